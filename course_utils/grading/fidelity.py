@@ -1,0 +1,182 @@
+"""Grading fidelity: do an assignment's tests fail typical wrong answers and pass other correct ones?
+
+The answers to try live in ``tests/fidelity/<assignment>.toml`` (format in
+CONTRIBUTING.md). The solution notebook runs once, top to bottom, in one kernel.
+Just before the real answer cell of an exercise, every listed answer for that
+exercise is put between its markers and the exercise's cells (answer cell to
+last test cell) are run with it; the test cells are scored the way nbgrader
+scores them. Then the real cells run, so each later exercise again sees the
+instructor's solution of the earlier ones.
+
+    python -m course_utils.grading.fidelity 01_probability
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbclient import NotebookClient
+
+from . import notebook as nbtools
+from .course import COURSE_ROOT, load_config, source_notebooks
+
+FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
+KINDS = ("wrong", "correct")
+
+
+@dataclass(frozen=True)
+class Answer:
+    exercise: str
+    kind: str
+    why: str
+    code: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.exercise}: {self.kind}: {self.why}"
+
+
+@dataclass
+class Verdict:
+    answer: Answer
+    passed: bool
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """The tests judged this answer as they should."""
+        return self.passed == (self.answer.kind == "correct")
+
+    def describe(self) -> str:
+        outcome = "passed" if self.passed else "failed (" + "; ".join(self.failures) + ")"
+        expected = "pass" if self.answer.kind == "correct" else "fail"
+        return f"{'ok ' if self.ok else 'BAD'} {self.answer.label}: should {expected}, {outcome}"
+
+
+@dataclass
+class Report:
+    assignment: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    solution_failures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.solution_failures and not self.problems and all(v.ok for v in self.verdicts)
+
+    def verdict(self, answer: Answer) -> Verdict:
+        return next(v for v in self.verdicts if v.answer == answer)
+
+    def describe(self) -> str:
+        lines = [f"{self.assignment}: {len(self.verdicts)} answers tried in {self.seconds:.1f} s"]
+        lines += [v.describe() for v in self.verdicts]
+        lines += [f"BAD the solution fails {f}" for f in self.solution_failures]
+        lines += [f"BAD {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def load_answers(assignment: str, directory: Path = FIDELITY_DIR) -> list[Answer]:
+    """The answers listed for an assignment, in file order."""
+    path = Path(directory) / f"{assignment}.toml"
+    if not path.exists():
+        return []
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    answers = []
+    for i, entry in enumerate(data.get("answer", [])):
+        missing = {"exercise", "kind", "why", "code"} - entry.keys()
+        if missing or entry["kind"] not in KINDS:
+            raise ValueError(f"{path}: answer #{i + 1} needs exercise, kind (wrong|correct), why, code")
+        answers.append(Answer(entry["exercise"], entry["kind"], entry["why"], entry["code"]))
+    return answers
+
+
+def coverage_problems(exercises: dict[str, nbtools.Exercise], answers: list[Answer]) -> list[str]:
+    """Exercises without a wrong and a correct answer, and answers for unknown exercises."""
+    problems = [f"answer for unknown exercise {a.exercise!r}" for a in answers if a.exercise not in exercises]
+    for grade_id in exercises:
+        for kind in KINDS:
+            if not any(a.exercise == grade_id and a.kind == kind for a in answers):
+                problems.append(f"exercise {grade_id!r} has no {kind} answer in the fidelity data")
+    return problems
+
+
+def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None = None) -> Report:
+    """Execute the assignment's solution notebook once, trying every answer on its exercise."""
+    root = Path(root)
+    (path,) = source_notebooks(assignment, root)
+    nb = nbtools.read(path)
+    answers = load_answers(assignment) if answers is None else answers
+    exercises = nbtools.exercises(nb)
+    report = Report(assignment, problems=coverage_problems(exercises, answers))
+    by_start = {ex.solution_index: ex for ex in exercises.values()}
+    test_cells = {i for ex in exercises.values() for i in ex.test_indices}
+    scorer = nbtools.CellScorer(root)
+    timeout = load_config(root).Execute.get("timeout", 60)
+
+    client = NotebookClient(
+        nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    started = time.perf_counter()
+    previous = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # the kernel inherits it, as under nbgrader
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                exercise = by_start.get(index)
+                if exercise is not None:
+                    for answer in (a for a in answers if a.exercise == exercise.grade_id):
+                        report.verdicts.append(_try(client, nb, exercise, answer, scorer))
+                if cell.cell_type != "code":
+                    continue
+                client.execute_cell(cell, index)
+                if index in test_cells and not scorer.passed(cell):
+                    grade_id = cell.metadata.nbgrader["grade_id"]
+                    report.solution_failures.append(f"{grade_id} ({nbtools.error_summary(cell)})")
+    finally:
+        if previous is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = previous
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _try(client: NotebookClient, nb, exercise: nbtools.Exercise, answer: Answer,
+         scorer: nbtools.CellScorer) -> Verdict:
+    failures = []
+    for index in exercise.block:
+        cell = copy.deepcopy(nb.cells[index])
+        if cell.cell_type != "code":
+            continue
+        if index == exercise.solution_index:
+            cell.source = nbtools.fill_answer(cell.source, answer.code)
+        client.execute_cell(cell, index, store_history=False)
+        if index in exercise.test_indices and not scorer.passed(cell):
+            failures.append(nbtools.error_summary(cell) or cell.metadata.nbgrader["grade_id"])
+    return Verdict(answer, passed=not failures, failures=failures)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check that an assignment's tests grade fairly.")
+    parser.add_argument("assignments", nargs="+")
+    args = parser.parse_args(argv)
+    ok = True
+    for assignment in args.assignments:
+        report = run(assignment)
+        print(report.describe())
+        ok = ok and report.ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

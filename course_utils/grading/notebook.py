@@ -1,0 +1,104 @@
+"""Reading an nbgrader notebook: its exercises, their test cells, and how a test cell scored."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import IgnorePattern
+
+from .course import COURSE_ROOT, load_config
+
+START_MARKER = "*****START OF YOUR CODE"
+END_MARKER = "*****END OF YOUR CODE"
+
+
+@dataclass
+class Exercise:
+    """An autograded exercise: its answer cell and the test cells that grade it."""
+
+    grade_id: str
+    solution_index: int
+    test_indices: list[int] = field(default_factory=list)
+
+    @property
+    def block(self) -> range:
+        """Cell indices from the answer cell to its last test cell."""
+        return range(self.solution_index, max(self.test_indices, default=self.solution_index) + 1)
+
+
+def read(path: Path) -> NotebookNode:
+    return nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+
+
+def exercises(nb: NotebookNode) -> dict[str, Exercise]:
+    """Autograded exercises in notebook order.
+
+    The test cells of an exercise are the autograded test cells after its answer
+    cell and before the next autograded answer cell.
+    """
+    found: dict[str, Exercise] = {}
+    current: Exercise | None = None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if utils.is_solution(cell):
+            current = Exercise(cell.metadata.nbgrader["grade_id"], index)
+            found[current.grade_id] = current
+        elif utils.is_grade(cell) and current is not None:
+            current.test_indices.append(index)
+    return {k: v for k, v in found.items() if v.test_indices}
+
+
+def autograded_points(nb: NotebookNode) -> float:
+    """Total points of the autograded test cells."""
+    return sum(
+        float(c.metadata.nbgrader["points"])
+        for c in nb.cells
+        if c.cell_type == "code" and utils.is_grade(c) and not utils.is_solution(c)
+    )
+
+
+def fill_answer(source: str, code: str) -> str:
+    """Put ``code`` between the marker lines of an answer cell, indented like the markers."""
+    lines = source.split("\n")
+    try:
+        start = next(i for i, line in enumerate(lines) if START_MARKER in line)
+        end = next(i for i, line in enumerate(lines) if END_MARKER in line and i > start)
+    except StopIteration:
+        raise ValueError("the cell has no START/END OF YOUR CODE marker lines") from None
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    body = textwrap.indent(textwrap.dedent(code).strip("\n"), indent, lambda line: True)
+    return "\n".join(lines[: start + 1] + body.split("\n") + lines[end:])
+
+
+class CellScorer:
+    """Scores an executed test cell exactly as ``nbgrader autograde`` would with the course config."""
+
+    def __init__(self, root: Path = COURSE_ROOT) -> None:
+        self._ignore = IgnorePattern(config=load_config(root))
+
+    def passed(self, cell: NotebookNode) -> bool:
+        cell = copy.deepcopy(cell)
+        if self._ignore.enabled:
+            cell, _ = self._ignore.preprocess_cell(cell, {}, 0)
+        score, max_score = utils.determine_grade(cell)
+        return score is not None and score >= max_score
+
+
+def error_summary(cell: NotebookNode) -> str:
+    """The first line of the error a cell raised, else of what it wrote to stderr."""
+    outputs = cell.get("outputs", [])
+    for output in outputs:
+        if output.output_type == "error":
+            first = (output.evalue or "").strip().splitlines()
+            return f"{output.ename}: {first[0] if first else ''}".strip()
+    for output in outputs:
+        if output.output_type == "stream" and output.name == "stderr" and output.text.strip():
+            return f"stderr: {output.text.strip().splitlines()[0]}"
+    return ""

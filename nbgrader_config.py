@@ -1,0 +1,35 @@
+"""nbgrader settings for the course (read by every nbgrader command run from this folder)."""
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+# solutions/<assignment>/<notebook>.ipynb is the instructor's source;
+# notebooks/<assignment>/<notebook>.ipynb is the student version generated from it.
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.course_id = "bigram-course"
+
+# The lecture's marker lines are the solution delimiters. nbgrader drops the
+# delimiter lines, so the stub puts both markers back around a line that fails
+# loudly when the exercise is run unfilled. (nbgrader spells it "delimeter".)
+c.ClearSolutions.begin_solution_delimeter = "*****START OF YOUR CODE"
+c.ClearSolutions.end_solution_delimeter = "*****END OF YOUR CODE"
+c.ClearSolutions.code_stub = {
+    "python": (
+        "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****\n"
+        'raise NotImplementedError("Exercise not done yet: replace this line with your code '
+        '(see the TODO above).")\n'
+        "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+    )
+}
+c.ClearSolutions.text_stub = "_Write your answer here._"
+
+# Per-cell time limit when grading or validating. The slowest solution cell
+# (the 100 full-batch steps of notebook 06) takes a few seconds; 60 s leaves a
+# slower but correct answer plenty of room while bounding an endless loop.
+c.Execute.timeout = 60
+
+# nbgrader gives 0 to a test cell that wrote anything to stderr. A warning from
+# numpy/torch/matplotlib or a plain tqdm progress bar must never cost a correct
+# answer its points, so such stderr output is dropped before scoring.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\w*Warning\b|\d+%\|"

@@ -1,0 +1,54 @@
+"""Shared fixtures: the course's assignments and the expensive per-assignment runs, done once."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from course_utils.data import NAMES_ENV_VAR, NamesDataError, names_path
+from course_utils.grading import fidelity, roundtrip
+from course_utils.grading.course import assignments
+
+ASSIGNMENTS = assignments()
+
+
+def per_assignment(group: str):
+    """Parametrize over the assignments, keeping each assignment's heavy run on one xdist worker."""
+    return pytest.mark.parametrize(
+        "assignment",
+        [pytest.param(a, marks=pytest.mark.xdist_group(f"{a}-{group}")) for a in ASSIGNMENTS],
+    )
+
+
+@pytest.fixture(scope="session")
+def names_file() -> str:
+    """A verified names.txt, exported to the kernels that execute notebooks."""
+    try:
+        path = str(names_path())
+    except NamesDataError as exc:
+        pytest.fail(str(exc))
+    os.environ[NAMES_ENV_VAR] = path
+    return path
+
+
+class _Cache:
+    def __init__(self, make):
+        self._make, self._done = make, {}
+
+    def __call__(self, assignment):
+        if assignment not in self._done:
+            self._done[assignment] = self._make(assignment)
+        return self._done[assignment]
+
+
+@pytest.fixture(scope="session")
+def round_trip(names_file, tmp_path_factory):
+    """``round_trip(assignment)``: release, submit solved and blank, autograde, export (once per session)."""
+    return _Cache(lambda a: roundtrip.run(a, tmp_path_factory.mktemp(f"course-{a}")))
+
+
+@pytest.fixture(scope="session")
+def fidelity_report(names_file):
+    """``fidelity_report(assignment)``: the solution run with every listed answer tried (once per session)."""
+    return _Cache(fidelity.run)
