@@ -4,6 +4,8 @@
 #   make test      run every test (what CI runs)
 #
 # `make help` lists the rest. Everything installs into .venv/ in this folder.
+# The same Makefile ships in the student distribution (`make dist`), which has no
+# solutions/ or tests/: there the instructor's targets say so and stop.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,17 +17,19 @@ TORCH ?= torch==2.13.0
 PORT ?= 8888
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 export PATH := $(BIN):$(PATH)
+INSTRUCTOR := $(wildcard solutions)
 
 .DEFAULT_GOAL := help
-.PHONY: help course setup install dot data notebooks release test
+.PHONY: help course setup install dot data notebooks student-lab check release dist test
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 course: setup  ## set up everything, then open JupyterLab on notebooks/
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT)
+	$(BIN)/python -m jupyterlab --ServerApp.root_dir=notebooks --port=$(PORT) \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-setup: install dot data notebooks  ## everything `course` does except starting JupyterLab
+setup: install dot data $(if $(INSTRUCTOR),notebooks,student-lab)  ## everything `course` does except starting JupyterLab
 
 install: $(VENV)/.installed  ## create .venv and install the course package and its dependencies
 
@@ -50,10 +54,37 @@ data: install  ## fetch and verify data/names.txt (or use the file named by COUR
 	$(BIN)/python -m course_utils.data
 
 notebooks: install  ## create any missing student notebook (never overwrites one)
-	$(BIN)/course-release --missing-only
+	$(BIN)/python -m course_utils.grading.release --missing-only
+
+student-lab: install  ## show students nbgrader's Validate button, not the instructor's tools
+	@for plugin in formgrader create-assignment course-list assignment-list; do \
+		$(BIN)/python -m jupyterlab.labextensions disable --level=sys_prefix "@jupyter/nbgrader:$$plugin" >/dev/null; \
+	done
+	@for ext in formgrader course_list assignment_list; do \
+		$(BIN)/python -m jupyter_server.extension.serverextension disable --sys-prefix "nbgrader.server_extensions.$$ext" >/dev/null; \
+	done
+	@echo "JupyterLab set up for students: Validate is on, the instructor's nbgrader tools are off."
+
+check: install data  ## run your notebooks and list every exercise: passed, failed or not yet attempted
+	$(BIN)/python -m course_utils.selfcheck
 
 release: install  ## instructor: regenerate notebooks/ from solutions/ (FORCE=1 overwrites local edits, keeping a backup)
-	$(BIN)/course-release --db-url "sqlite:///$(CURDIR)/gradebook.db" $(if $(FORCE),--force)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(BIN)/python -m course_utils.grading.release --db-url "sqlite:///$(CURDIR)/gradebook.db" $(if $(FORCE),--force)
 
-test: setup  ## run every test: package, release checks, fidelity and nbgrader round trips
+dist: install  ## instructor: build the student distribution in dist/ (folder and .tar.gz)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(BIN)/python -m course_utils.grading.dist
+
+test: setup  ## run every test: package, release checks, fidelity, round trips, student distribution
+	$(if $(wildcard tests),,$(error tests/ is not part of this copy of the course))
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+
+# Instructor: grading a class (course_utils/grading/grade.py and feedback.py; README "Grading a class").
+#   make grade [ASSIGNMENT=01_probability] [JOBS=N] [SHARD=i/n] [DB_URL=postgresql://...] [FORCE=1]
+.PHONY: grade feedback
+grade: install  ## instructor: autograde submitted/ in parallel into the gradebook and grades.csv (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, FORCE=1)
+	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force)
+
+feedback: install  ## instructor: write feedback/<student>/<assignment>/*.html without the hidden tests (ASSIGNMENT=, SHARD=i/n, DB_URL=)
+	$(BIN)/python -m course_utils.grading.feedback $(ASSIGNMENT) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)")

@@ -28,7 +28,17 @@ def _fmt(value: Any) -> str:
 
 
 def _fail(what: str, expected: Any, got: Any, hint: str | None) -> None:
-    message = f"{what}: expected {_fmt(expected)}, got {_fmt(got)}."
+    message = f"{what}: expected {_fmt(expected)}, got {_fmt(got)}"
+    try:
+        diff = np.abs(np.asarray(got, dtype=float) - np.asarray(expected, dtype=float))
+        if diff.size > 1 and np.isfinite(diff).any():
+            index = np.unravel_index(np.nanargmax(diff), diff.shape)
+            message += f" (largest difference {diff[index]:.3g} at index {tuple(int(i) for i in index)})"
+        elif diff.size == 1 and 0 < float(diff.max()) < 1e-3 * (1 + abs(float(np.max(expected)))):
+            message += f" (off by {float(diff.max()):.3g})"
+    except (TypeError, ValueError):
+        pass
+    message += "."
     if hint:
         message += f" Hint: {hint}"
     raise AssertionError(message)

@@ -1,4 +1,7 @@
-"""Reading an nbgrader notebook: its exercises, their test cells, and how a test cell scored."""
+"""Reading an nbgrader notebook: its exercises, their test cells, and how a test cell scored.
+
+Shared by the student's self-check and the instructor's grading tools.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import IgnorePattern
-
-from .course import COURSE_ROOT, load_config
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
 
 START_MARKER = "*****START OF YOUR CODE"
 END_MARKER = "*****END OF YOUR CODE"
@@ -30,6 +33,20 @@ class Exercise:
     def block(self) -> range:
         """Cell indices from the answer cell to its last test cell."""
         return range(self.solution_index, max(self.test_indices, default=self.solution_index) + 1)
+
+
+def load_config(root: Path, **overrides: str) -> Config:
+    """The ``nbgrader_config.py`` of the course folder ``root``, with ``CourseDirectory.root`` set.
+
+    ``overrides`` set further ``CourseDirectory`` traits, e.g. ``db_url=...`` or
+    ``release_directory=...`` (an absolute path is used as it is).
+    """
+    root = Path(root).resolve()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    for name, value in overrides.items():
+        setattr(config.CourseDirectory, name, value)
+    return config
 
 
 def read(path: Path) -> NotebookNode:
@@ -78,10 +95,10 @@ def fill_answer(source: str, code: str) -> str:
 
 
 class CellScorer:
-    """Scores an executed test cell exactly as ``nbgrader autograde`` would with the course config."""
+    """Scores an executed test cell exactly as ``nbgrader autograde`` would with this config."""
 
-    def __init__(self, root: Path = COURSE_ROOT) -> None:
-        self._ignore = IgnorePattern(config=load_config(root))
+    def __init__(self, config: Config) -> None:
+        self._ignore = IgnorePattern(config=config)
 
     def passed(self, cell: NotebookNode) -> bool:
         cell = copy.deepcopy(cell)

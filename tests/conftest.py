@@ -12,6 +12,11 @@ from course_utils.grading.course import assignments
 
 ASSIGNMENTS = assignments()
 
+# Tests run on every core already (pytest-xdist); BLAS threads in each kernel on top of
+# that oversubscribe the machine and made an SVD 50x slower under load.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 
 def per_assignment(group: str):
     """Parametrize over the assignments, keeping each assignment's heavy run on one xdist worker."""

@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import re
-
-import pytest
-from nbgrader import utils
-
-from course_utils.grading import notebook as nbtools
+from course_utils import nbtools
 from course_utils.grading.course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, source_notebooks
 from course_utils.grading.release import generate
 
 from .conftest import ASSIGNMENTS, per_assignment
+from .leaks import course_secrets, lines_of, secret_and_public_lines
 
-HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 STUB = 'raise NotImplementedError("Exercise not done yet'
-
-
-def _secret_and_public_lines(source_nb) -> tuple[set[str], set[str]]:
-    """Lines that exist only in solution regions or hidden tests, and all other lines."""
-    secret, public = set(), set()
-    for cell in source_nb.cells:
-        text = cell.source
-        for block in HIDDEN.findall(text):
-            secret.update(block.splitlines())
-        text = HIDDEN.sub("", text)
-        inside = False
-        for line in text.splitlines():
-            if nbtools.START_MARKER in line:
-                inside = True
-            elif nbtools.END_MARKER in line:
-                inside = False
-            elif inside or (utils.is_solution(cell) and cell.cell_type == "markdown"):
-                secret.add(line)
-            else:
-                public.add(line)
-    normalise = lambda lines: {line.strip() for line in lines if line.strip()}  # noqa: E731
-    public = normalise(public)
-    return normalise(secret) - public, public
 
 
 @per_assignment("release")
@@ -56,22 +27,8 @@ def test_committed_release_equals_a_fresh_generation(assignment, tmp_path):
 
 @per_assignment("release")
 def test_no_solution_or_hidden_test_line_in_the_student_notebooks(assignment):
-    leaked = {}
-    released = [p.read_text() for p in (COURSE_ROOT / RELEASE_DIR).rglob("*") if p.is_file()]
-    for path in source_notebooks(assignment):
-        secret, _ = _secret_and_public_lines(nbtools.read(path))
-        for text in released:
-            lines = {line.strip() for line in _notebook_lines(text)}
-            leaked.update({line: path.name for line in secret & lines})
-    assert leaked == {}
-
-
-def _notebook_lines(text: str):
-    try:
-        cells = json.loads(text)["cells"]
-    except (ValueError, KeyError):
-        return text.splitlines()
-    return [line for c in cells for line in "".join(c["source"]).splitlines()]
+    released = set().union(*(lines_of(p) for p in (COURSE_ROOT / RELEASE_DIR).rglob("*") if p.is_file()))
+    assert sorted(course_secrets()[assignment] & released) == []
 
 
 @per_assignment("release")
@@ -88,19 +45,6 @@ def test_every_exercise_keeps_banner_markers_and_a_failing_stub(assignment):
             assert lines[start].strip() == "# *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
             assert STUB in lines[start + 1], f"{ex.grade_id}: no failing stub after the START marker"
             assert lines[start + 2].strip() == "# *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
-
-
-@pytest.mark.parametrize("folder", [SOURCE_DIR, RELEASE_DIR])
-def test_notebooks_are_committed_without_outputs(folder):
-    dirty = []
-    for path in sorted((COURSE_ROOT / folder).rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        for cell in nbtools.read(path).cells:
-            if cell.cell_type == "code" and (cell.outputs or cell.execution_count):
-                dirty.append(str(path.relative_to(COURSE_ROOT)))
-                break
-    assert dirty == []
 
 
 def test_every_assignment_folder_holds_only_its_notebook():
@@ -124,6 +68,6 @@ def test_secret_lines_are_found_in_a_small_notebook():
     test = nbformat.v4.new_code_cell("assert f(1) == 42\n### BEGIN HIDDEN TESTS\nassert f(2) == 84\n"
                                      "### END HIDDEN TESTS")
     nb = nbformat.v4.new_notebook(cells=[cell, test])
-    secret, public = _secret_and_public_lines(nb)
+    secret, public = secret_and_public_lines(nb)
     assert secret == {"y = x * 42", "assert f(2) == 84"}
     assert "return y" in public and "assert f(1) == 42" in public

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from course_utils.grading import notebook as nbtools
+from course_utils import nbtools
 from course_utils.grading.roundtrip import BLANK, SOLVED
 
 from .conftest import per_assignment

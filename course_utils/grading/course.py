@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
+
+from .. import nbtools
 
 COURSE_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = "solutions"
@@ -21,17 +22,8 @@ if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
 
 
 def load_config(root: Path = COURSE_ROOT, **overrides: str) -> Config:
-    """The course's ``nbgrader_config.py`` with ``CourseDirectory.root`` set to ``root``.
-
-    ``overrides`` set further ``CourseDirectory`` traits, e.g. ``db_url=...`` or
-    ``release_directory=...`` (an absolute path is used as it is).
-    """
-    root = Path(root).resolve()
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    config.CourseDirectory.root = str(root)
-    for name, value in overrides.items():
-        setattr(config.CourseDirectory, name, value)
-    return config
+    """This course's nbgrader configuration (see :func:`course_utils.nbtools.load_config`)."""
+    return nbtools.load_config(root, **overrides)
 
 
 def assignments(root: Path = COURSE_ROOT) -> list[str]:

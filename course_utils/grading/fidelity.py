@@ -18,13 +18,13 @@ import copy
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
 from nbclient import NotebookClient
 
-from . import notebook as nbtools
+from .. import nbtools
 from .course import COURSE_ROOT, load_config, source_notebooks
 
 FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
@@ -119,7 +119,7 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     report = Report(assignment, problems=coverage_problems(exercises, answers))
     by_start = {ex.solution_index: ex for ex in exercises.values()}
     test_cells = {i for ex in exercises.values() for i in ex.test_indices}
-    scorer = nbtools.CellScorer(root)
+    scorer = nbtools.CellScorer(load_config(root))
     timeout = load_config(root).Execute.get("timeout", 60)
 
     client = NotebookClient(

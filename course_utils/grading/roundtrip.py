@@ -23,7 +23,7 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 
-from . import notebook as nbtools
+from .. import nbtools
 from .course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, load_config, source_notebooks
 
 SOLVED, BLANK = "solved", "blank"
