@@ -57,13 +57,7 @@ notebooks: install  ## create any missing student notebook (never overwrites one
 	$(BIN)/python -m course_utils.grading.release --missing-only
 
 student-lab: install  ## show students nbgrader's Validate button, not the instructor's tools
-	@for plugin in formgrader create-assignment course-list assignment-list; do \
-		$(BIN)/python -m jupyterlab.labextensions disable --level=sys_prefix "@jupyter/nbgrader:$$plugin" >/dev/null; \
-	done
-	@for ext in formgrader course_list assignment_list; do \
-		$(BIN)/python -m jupyter_server.extension.serverextension disable --sys-prefix "nbgrader.server_extensions.$$ext" >/dev/null; \
-	done
-	@echo "JupyterLab set up for students: Validate is on, the instructor's nbgrader tools are off."
+	$(BIN)/python -m course_utils.studentlab
 
 check: install data  ## run your notebooks and list every exercise: passed, failed or not yet attempted
 	$(BIN)/python -m course_utils.selfcheck

@@ -117,3 +117,5 @@ def test_installs_in_a_fresh_venv_and_checks_the_notebooks(dist, names_file, tmp
     assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
             "@jupyter/nbgrader:course-list"} <= disabled
     assert "@jupyter/nbgrader:validate-assignment" not in disabled
+    server = json.loads((venv / "etc" / "jupyter" / "jupyter_server_config.json").read_text())
+    assert server["ServerApp"]["jpserver_extensions"]["nbgrader.server_extensions.formgrader"] is False

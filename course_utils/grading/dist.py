@@ -19,7 +19,7 @@ from .course import COURSE_ROOT, RELEASE_DIR
 
 NAME = "bigram-course"
 STUDENT_MODULES = ("__init__.py", "checks.py", "data.py", "graphs.py", "nbtools.py", "plots.py",
-                   "selfcheck.py")
+                   "selfcheck.py", "studentlab.py")
 """The modules of course_utils that notebooks and the self-check import."""
 PROJECT_FILES = ("pyproject.toml", "Makefile", "nbgrader_config.py", ".gitignore", "data/README.md")
 README_SECTIONS = ("The notebooks", "For students")

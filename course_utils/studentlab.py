@@ -1,0 +1,60 @@
+"""JupyterLab as students see it: nbgrader's Validate button, without the instructor's tools.
+
+    python -m course_utils.studentlab            # into this environment's config (make setup does this)
+    python -m course_utils.studentlab DIR        # into a Jupyter config folder (JUPYTER_CONFIG_DIR)
+
+It writes Jupyter's own config files, as ``jupyter labextension disable`` and
+``jupyter server extension disable`` would: ``labconfig/page_config.json`` for
+front-end plugins and ``jupyter_server_config.json`` for server extensions.
+The assignment list is off too: it needs an nbgrader exchange, which students of
+this course do not use; validating does not.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+LAB_PLUGINS_OFF = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:menu",
+    "@jupyterlab/apputils-extension:announcements",  # asks to fetch news: offline classrooms
+)
+SERVER_EXTENSIONS_OFF = (
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.course_list",
+    "nbgrader.server_extensions.assignment_list",
+)
+
+
+def configure(config_dir: Path) -> None:
+    """Write the student view into ``config_dir``, keeping whatever else is configured there."""
+    config_dir = Path(config_dir)
+    page = config_dir / "labconfig" / "page_config.json"
+    settings = json.loads(page.read_text()) if page.exists() else {}
+    settings.setdefault("disabledExtensions", {}).update(dict.fromkeys(LAB_PLUGINS_OFF, True))
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(json.dumps(settings, indent=2) + "\n")
+    # the main config file, as `jupyter server extension disable` writes it: it overrides
+    # the jupyter_server_config.d/ files in which nbgrader switches its extensions on
+    server = config_dir / "jupyter_server_config.json"
+    settings = json.loads(server.read_text()) if server.exists() else {}
+    extensions = settings.setdefault("ServerApp", {}).setdefault("jpserver_extensions", {})
+    extensions.update(dict.fromkeys(SERVER_EXTENSIONS_OFF, False))
+    server.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    target = Path(args[0]) if args else Path(sys.prefix) / "etc" / "jupyter"
+    configure(target)
+    print(f"JupyterLab set up for students in {target}: Validate on, the instructor's nbgrader tools off.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""JupyterLab in a real browser: a student runs a notebook, clicks Validate, and sees a computation graph.
+
+Drives Debian's Chromium with Playwright (browser downloads are impossible here, so
+Playwright launches the system Chromium). The server runs on a free localhost port
+in a scratch copy of the student distribution, with the student view of JupyterLab.
+Screenshots go to tests/artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import nbtools, studentlab
+from course_utils.grading.course import COURSE_ROOT, SOURCE_DIR
+from course_utils.grading.dist import NAME, build
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(os.environ.get("COURSE_TEST_ARTIFACTS", COURSE_ROOT / "tests" / "artifacts")) / "browser"
+TOKEN = "course-browser-test"
+
+pytestmark = [
+    pytest.mark.notebook,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                       "(apt-get install chromium); .ci/run installs it"),
+]
+
+
+def _solve(path: Path, assignment: str, grade_ids: set[str] | None) -> None:
+    """Fill the student's copy with the instructor's answers (all, or the named exercises)."""
+    (source,) = (COURSE_ROOT / SOURCE_DIR / assignment).glob("*.ipynb")
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in nbtools.read(source).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbtools.read(path)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and grade_id in answers and (grade_ids is None or grade_id in grade_ids):
+            cell.source = answers[grade_id]
+    nbformat.write(nb, str(path))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, names_file):
+    """A JupyterLab server on the student distribution; yields its base URL."""
+    work = tmp_path_factory.mktemp("browser")
+    course = build(work).parent / NAME
+    notebooks = course / "notebooks"
+    _solve(notebooks / "01_probability" / "probability.ipynb", "01_probability", {"first_letter_distribution"})
+    _solve(next((notebooks / "04_autograd").glob("*.ipynb")), "04_autograd", None)
+    config = work / "jupyter-config"
+    studentlab.configure(config)
+    # render every cell (no windowing), so outputs far down the notebook are in the page
+    settings = work / "lab-settings"
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none"}')
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "PYTHONPATH": str(course)}
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+               f"--ServerApp.root_dir={notebooks}", f"--IdentityProvider.token={TOKEN}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = (work / "lab.log").open("w")
+    server = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start:\n{(work / 'lab.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()  # the server shuts its kernels down on SIGTERM
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    assert server.returncode is not None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def _open_and_run_all(browser, url: str, path: str, timeout_s: float):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{url}/lab/tree/{path}?token={TOKEN}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    # Done when cells have run and none is queued ([*]). The front end stops at the first
+    # cell that raises (an unfilled exercise), as it does for students.
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+            return prompts.some(p => /\\[\\d+\\]/.test(p.textContent))
+                && !prompts.some(p => p.textContent.includes('*'));
+        }""", timeout=timeout_s * 1000)
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=timeout_s * 1000)
+    return page
+
+
+def test_validate_in_the_browser(lab, browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = _open_and_run_all(browser, lab, "01_probability/probability.ipynb", 120)
+    assert page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 0, \
+        "students should not see the instructor's Nbgrader menu"
+    page.screenshot(path=str(ARTIFACTS / "01-after-run-all.png"))
+    page.get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=180_000)
+    page.wait_for_function("() => !document.querySelector('.jp-Dialog').textContent.includes('Validating')",
+                           timeout=180_000)
+    text = dialog.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "01-validate.png"))
+    assert "Tests for total_probability" in text, text[:2000]  # an unfilled exercise fails
+    assert "Tests for first_letter_distribution" not in text, text[:2000]  # the filled one passes
+    with pytest.raises(OSError):  # the instructor's formgrader is switched off for students
+        urllib.request.urlopen(f"{lab}/formgrader?token={TOKEN}", timeout=10)
+
+
+def test_computation_graph_renders_as_svg(lab, browser):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = next((COURSE_ROOT / "notebooks" / "04_autograd").glob("*.ipynb")).name
+    page = _open_and_run_all(browser, lab, f"04_autograd/{path}", 180)
+    # JupyterLab shows SVG output as an <img> with the SVG in a data: URL
+    images = page.locator(".jp-RenderedSVG img")
+    sources = [urllib.parse.unquote(src) for src in images.evaluate_all("els => els.map(e => e.src)")]
+    neuron = [i for i, svg in enumerate(sources) if "tanh" in svg and "x1" in svg and "w1" in svg]
+    if not neuron:
+        page.screenshot(path=str(ARTIFACTS / "04-no-graph.png"), full_page=True)
+        pytest.fail(f"none of the {len(sources)} SVG outputs is the neuron's graph")
+    graph = images.nth(neuron[0])
+    graph.scroll_into_view_if_needed()
+    assert graph.evaluate("img => img.complete && img.naturalWidth > 0"), "the graph's SVG did not render"
+    graph.screenshot(path=str(ARTIFACTS / "04-neuron-graph.png"))
+    svg = sources[neuron[0]]
+    assert "<svg" in svg and "data" in svg and "grad" in svg
+    assert page.locator(".jp-OutputArea-output .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")\
+        .filter(has_text="Error").count() == 0
