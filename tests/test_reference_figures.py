@@ -1,0 +1,97 @@
+"""The executed solutions of notebooks 05 and 06 print the syllabus's reference figures.
+
+The notebooks are not executed again here: the round trip (tests/test_round_trip.py)
+already autogrades the solved submission, and its autograded notebooks hold the outputs
+of every cell. Both tests share that run through the session-scoped ``round_trip``
+fixture and its xdist group, so each notebook executes once per test session.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from course_utils import nbtools
+from course_utils.grading.roundtrip import SOLVED
+
+pytestmark = pytest.mark.notebook
+
+COUNTING, NETWORK = "05_bigram_counting", "06_bigram_nn"
+
+
+def _group(assignment: str):
+    # the round trip's group: the executed notebooks come from that session fixture
+    return pytest.mark.xdist_group(f"{assignment}-roundtrip")
+
+
+@pytest.fixture(scope="module")
+def printed(round_trip):
+    """``printed(assignment)``: everything the executed solution wrote to stdout, and any errors."""
+    cache: dict[str, tuple[str, list[str]]] = {}
+
+    def get(assignment: str) -> str:
+        if assignment not in cache:
+            texts, errors = [], []
+            for path in round_trip(assignment).autograded(SOLVED):
+                for cell in nbtools.read(path).cells:
+                    for output in cell.get("outputs", []):
+                        if output.output_type == "stream" and output.name == "stdout":
+                            texts.append(output.text)
+                        elif output.output_type == "error":
+                            errors.append(f"{output.ename}: {output.evalue}")
+            cache[assignment] = ("".join(texts), errors)
+        text, errors = cache[assignment]
+        assert errors == [], f"the solution of {assignment} raised errors: {errors}"
+        return text
+
+    return get
+
+
+def _line(text: str, pattern: str) -> re.Match:
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"no line matching {pattern!r} in the notebook's output:\n{text}"
+    return match
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(COUNTING, marks=_group(COUNTING))])
+def test_counting_notebook_prints_the_reference_figures(assignment, printed):
+    out = printed(assignment)
+    _line(out, r"^32,033 names; shortest 2 letters, longest 15$")
+    _line(out, r"^bigram examples: 228,146$")
+    _line(out, r"^N\.sum\(\) = 228,146 bigrams; N\[0, 0\] = 0$")
+    for first, second, count in (("n", "<E>", 6763), ("a", "<E>", 6640), ("a", "n", 5438),
+                                 ("<S>", "a", 4410), ("e", "<E>", 3983)):
+        _line(out, rf"^\s*{re.escape(first)} {re.escape(second)}\s+{count}$")
+    _line(out, r"^average NLL \(float64\): 2\.4540$")
+    _line(out, r"^average NLL with add-one smoothing \(float64\): 2\.4546$")
+    _line(out, r"^average NLL of \['andrejq'\]: inf$")
+    samples = ("cexze. momasurailezitynn. konimittain. llayn. ka. da. staiyaubrtthrigotai. "
+               "moliellavo. ke. teda.")
+    _line(out, rf"^first ten samples: {re.escape(samples)}$")
+    _line(out, rf"^samples from the smoothed table: {re.escape(samples)}$")
+    _line(out, r"^trigram examples: 228,146$")
+    _line(out, r"^trigram average NLL \(add-one, full set\): 2\.2126$")
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(COUNTING, marks=_group(COUNTING))])
+def test_counting_notebook_times_loop_and_vectorised_counting(assignment, printed):
+    match = _line(printed(assignment), r"^speed-up: (\d+)x; same table: (\w+)$")
+    assert match.group(2) == "True", "the loop and torch.bincount give different tables"
+    assert int(match.group(1)) >= 5, f"torch.bincount should be far faster than the loop: {match.group(0)}"
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(NETWORK, marks=_group(NETWORK))])
+def test_network_notebook_prints_the_reference_figures(assignment, printed):
+    out = printed(assignment)
+    _line(out, r"^training examples: 228,146$")
+    _line(out, r"^loss at initialisation: 3\.7686 \(NLL 3\.7590;")
+    _line(out, r"^loss at initialisation: 3\.7686$")
+    _line(out, r"^loss at the start of step 100: 2\.4901$")
+    _line(out, r"^loss after 100 updates: 2\.4900$")
+    _line(out, r"^network samples: cexze\. momasurailezityha\. konimittain\. llayn\. ka\. ")
+    _line(out, r"^reg 0\.0\s+100 updates: loss on all examples 2\.4727$")
+    _line(out, r"^reg 0\.0\s+1000 updates: loss on all examples 2\.4554$")
+    _line(out, r"^check: the network with W = log\(N \+ 1\) reproduces P exactly: True$")
+    three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
+    assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
