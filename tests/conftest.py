@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -11,6 +12,9 @@ from course_utils.grading import fidelity, roundtrip
 from course_utils.grading.course import assignments
 
 ASSIGNMENTS = assignments()
+
+# Plots render off-screen (the test modules import matplotlib after this file).
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Tests run on every core already (pytest-xdist); BLAS threads in each kernel on top of
 # that oversubscribe the machine and made an SVD 50x slower under load.
@@ -24,6 +28,14 @@ def per_assignment(group: str):
         "assignment",
         [pytest.param(a, marks=pytest.mark.xdist_group(f"{a}-{group}")) for a in ASSIGNMENTS],
     )
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Each test starts without the figures of the previous one."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.fixture(scope="session")

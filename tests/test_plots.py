@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pytest
+from scipy import stats
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from course_utils import plots  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from course_utils import plots
 
 
 def _labelled(ax, title):

@@ -1,21 +1,12 @@
 """Tests for the plots that notebooks 00 (math toolkit) and 02 (information theory) use."""
 
+
 import matplotlib
+import numpy as np
+import pytest
+import torch
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from course_utils import plots  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from course_utils import plots
 
 
 def test_plot_vectors_draws_one_arrow_per_vector_on_equal_axes():

@@ -1,21 +1,11 @@
 """Tests for the plots that notebook 03 (losses and optimisation) adds to course_utils.plots."""
 
-import matplotlib
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
 from course_utils import plots
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def test_plot_curve_panels_one_panel_per_entry_with_its_curves():

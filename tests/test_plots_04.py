@@ -1,21 +1,12 @@
 """Tests for the plots that notebook 04 (autograd) adds."""
 
-import matplotlib
 
-matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from course_utils import plots  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from course_utils import plots
 
 
 def test_plot_activation_histograms_draws_one_outlined_density_per_set_on_shared_bins():

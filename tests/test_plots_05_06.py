@@ -1,25 +1,15 @@
 """Tests for the plots that notebooks 05 and 06 add to course_utils.plots."""
 
-import matplotlib
 
-matplotlib.use("Agg")
+import numpy as np
+import pytest
+import torch
+from matplotlib.patches import PathPatch
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.patches import PathPatch  # noqa: E402
-
-from course_utils.data import build_vocab  # noqa: E402
-from course_utils.plots import bigram_cell_labels, plot_bigram_heatmap, plot_one_hot  # noqa: E402
+from course_utils.data import build_vocab
+from course_utils.plots import bigram_cell_labels, plot_bigram_heatmap, plot_one_hot
 
 STOI, ITOS = build_vocab()
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _cell_text_patches(ax):
