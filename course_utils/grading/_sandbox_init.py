@@ -1,0 +1,144 @@
+"""First program inside the grading sandbox (see :mod:`course_utils.grading.sandbox`).
+
+bubblewrap starts this script as root inside the new namespaces, with the file
+system already arranged. It
+
+1. copies the submission (bind-mounted read-only) into the working directory,
+   a size-limited tmpfs, skipping anything that is not a file, folder or link;
+2. gives the writable places (working directory, /tmp, /dev/shm) to the
+   unprivileged user the kernel will run as;
+3. sets the resource limits (address space, CPU time, processes, file size,
+   open files, no core dumps) and ``no_new_privs``;
+4. drops to that user and group (no supplementary groups, so no capabilities)
+   and replaces itself with the kernel command.
+
+It runs as ``python -I -S _sandbox_init.py SPEC -- KERNEL-COMMAND...`` and uses
+only the standard library. SPEC is JSON; see ``SandboxedKernelManager._spec``.
+"""
+
+import ctypes
+import json
+import os
+import resource
+import stat
+import sys
+
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def fail(message: str) -> None:
+    sys.stderr.write(f"sandbox: {message}\n")
+    sys.stderr.flush()
+    os._exit(70)
+
+
+def copy_tree(src: str, dst: str) -> None:
+    """Copy regular files, folders and symbolic links (as links) from ``src`` into ``dst``."""
+    os.makedirs(dst, exist_ok=True)
+    with os.scandir(src) as entries:
+        for entry in entries:
+            target = os.path.join(dst, entry.name)
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if stat.S_ISLNK(mode):
+                os.symlink(os.readlink(entry.path), target)
+            elif stat.S_ISDIR(mode):
+                copy_tree(entry.path, target)
+            elif stat.S_ISREG(mode):
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                try:
+                    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                    try:
+                        while True:
+                            chunk = os.read(fd, 1 << 20)
+                            if not chunk:
+                                break
+                            os.write(out, chunk)
+                    finally:
+                        os.close(out)
+                finally:
+                    os.close(fd)
+
+
+def chown_tree(path: str, uid: int, gid: int) -> None:
+    """Give ``path`` and what is below it on the same file system to ``uid``."""
+    device = os.lstat(path).st_dev
+    os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if os.lstat(os.path.join(root, d)).st_dev == device]
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+def set_limit(name: str, soft: int, hard: int | None = None) -> None:
+    which = getattr(resource, name)
+    resource.setrlimit(which, (soft, soft if hard is None else hard))
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 4 or argv[2] != "--":
+        fail("usage: _sandbox_init.py SPEC -- COMMAND...")
+    spec = json.loads(argv[1])
+    command = argv[3:]
+    uid, gid = int(spec["uid"]), int(spec["gid"])
+    cwd = spec["cwd"]
+
+    try:
+        os.makedirs(cwd, exist_ok=True)
+        if spec.get("submission"):
+            copy_tree(spec["submission"], cwd)
+        for src, dst in spec.get("copy_files", []):
+            try:
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                with open(src, "rb") as f_in, open(dst, "wb") as f_out:
+                    f_out.write(f_in.read())
+            except OSError:
+                pass  # only a cache; the kernel rebuilds it
+        for path in spec.get("make_dirs", []):
+            os.makedirs(path, exist_ok=True)
+        for path in spec.get("owned", []):
+            chown_tree(path, uid, gid)
+        for path in spec.get("sticky", []):
+            os.chmod(path, 0o1777)
+    except OSError as exc:
+        fail(f"could not prepare the working directory {cwd}: {exc}")
+
+    try:
+        mb = 1024 * 1024
+        set_limit("RLIMIT_AS", spec["memory_mb"] * mb)
+        set_limit("RLIMIT_CPU", spec["cpu_seconds"], spec["cpu_seconds"] + 5)
+        set_limit("RLIMIT_NPROC", spec["max_processes"])
+        set_limit("RLIMIT_FSIZE", spec["file_mb"] * mb)
+        set_limit("RLIMIT_NOFILE", spec["open_files"])
+        set_limit("RLIMIT_CORE", 0)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            fail("prctl(PR_SET_NO_NEW_PRIVS) failed")
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except (OSError, ValueError) as exc:
+        fail(f"could not drop privileges or set limits: {exc}")
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
+        fail("still privileged after setresuid")
+    try:
+        os.setuid(0)
+    except PermissionError:
+        pass
+    else:
+        fail("could get root back after dropping it")
+
+    os.chdir(cwd)
+    # The kernel's parent is the sandbox's init (pid 1): ipykernel would take the host's
+    # JPY_PARENT_PID for a dead parent and quit. bwrap --die-with-parent does that job.
+    os.environ["JPY_PARENT_PID"] = "1"  # ipykernel: no parent poller, no console banner
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        fail(f"could not start {command[0]}: {exc}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,550 @@
+"""The grading sandbox (course_utils.grading.sandbox): what a submission's kernel can and cannot do.
+
+Each test runs small notebooks with nbclient and ``SandboxedKernelManager`` in
+a folder laid out like a course (gradebook.db, solutions/, submitted/ and
+autograded/ of other students), the kernel's working directory being one
+student's autograded folder, as ``nbgrader autograde`` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.v4 import new_code_cell, new_notebook
+from traitlets.config import Config
+
+from course_utils.grading import sandbox
+from course_utils.grading.course import COURSE_ROOT, load_config
+from course_utils.grading.sandbox import (
+    OPT_OUT_ENV,
+    SandboxedKernelManager,
+    SandboxUnavailable,
+    check_bwrap,
+)
+from course_utils.nbtools import CellScorer
+
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("sandbox")]
+
+
+def _bwrap_problem() -> str | None:
+    try:
+        check_bwrap()
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return None
+
+
+_PROBLEM = _bwrap_problem()
+needs_bwrap = pytest.mark.skipif(
+    _PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def notebook(*cells: str) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def client_for(nb, cwd: Path, *, timeout: int = 30, **limits) -> tuple[NotebookClient, list]:
+    """An nbclient for ``nb`` that creates its own sandboxed kernel in ``cwd`` (as nbgrader's
+    Execute does) and the list that will hold that kernel's manager."""
+    created: list[SandboxedKernelManager] = []
+
+    class Recorded(SandboxedKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            created.append(self)
+
+    client = NotebookClient(nb, kernel_manager_class=Recorded,
+                            config=Config({"SandboxedKernelManager": limits}),
+                            resources={"metadata": {"path": str(cwd)}}, timeout=timeout,
+                            allow_errors=True, startup_timeout=60)
+    return client, created
+
+
+def run(nb, cwd: Path, *, timeout: int = 30, dies: bool = False, **limits) -> SandboxedKernelManager:
+    """Execute ``nb`` in a sandboxed kernel started in ``cwd``; return its manager.
+
+    With ``dies``, the kernel must die during the run (nbclient's DeadKernelError).
+    """
+    client, created = client_for(nb, cwd, timeout=timeout, **limits)
+    if dies:
+        with pytest.raises(DeadKernelError):
+            client.execute()
+    else:
+        client.execute()
+    return created[0]
+
+
+def text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+        elif "text/plain" in out.get("data", {}):
+            parts.append(out.data["text/plain"])
+    return "".join(parts)
+
+
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root)).encode()
+        if path.is_symlink():
+            digest.update(b"L" + rel + os.readlink(path).encode())
+        elif path.is_file():
+            digest.update(b"F" + rel + path.read_bytes())
+        else:
+            digest.update(b"D" + rel)
+    return digest.hexdigest()
+
+
+def leftovers(km: SandboxedKernelManager, wait: float = 10.0) -> list[str]:
+    """Processes still running as the sandbox's user or naming its folder, after ``wait`` seconds at most."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for proc in psutil.process_iter(["pid", "uids", "cmdline"]):
+            try:
+                uids, cmdline = proc.info["uids"], proc.info["cmdline"] or []
+            except psutil.Error:
+                continue
+            if (uids and km.sandbox_uid in (uids.real, uids.effective)) or (
+                    km.sandbox_path and any(km.sandbox_path in arg for arg in cmdline)):
+                found.append(f"{proc.info['pid']} {' '.join(cmdline)[:80]}")
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def course(tmp_path) -> dict[str, Path]:
+    """A course folder with secrets around one student's autograded folder (the kernel's cwd)."""
+    root = tmp_path / "course"
+    (root / "solutions" / "01_probability").mkdir(parents=True)
+    (root / "solutions" / "01_probability" / "probability.ipynb").write_text("SECRET-SOLUTION")
+    (root / "gradebook.db").write_text("SECRET-GRADEBOOK")
+    for student in ("alice", "bob"):
+        (root / "submitted" / student / "01_probability").mkdir(parents=True)
+        (root / "submitted" / student / "01_probability" / "probability.ipynb").write_text(f"{student}'s")
+    (root / "autograded" / "bob" / "01_probability").mkdir(parents=True)
+    (root / "autograded" / "bob" / "01_probability" / "probability.ipynb").write_text("SECRET-BOB")
+    cwd = root / "autograded" / "alice" / "01_probability"
+    cwd.mkdir(parents=True)
+    (cwd / "data.txt").write_text("alice's data")
+    (cwd / "sub").mkdir()
+    (cwd / "sub" / "more.txt").write_text("more")
+    (cwd / "link-to-gradebook").symlink_to(root / "gradebook.db")
+    return {"root": root, "cwd": cwd}
+
+
+# --------------------------------------------------------------------------- isolation
+
+@needs_bwrap
+def test_no_network_no_secrets_no_writes_outside(course, monkeypatch, names_file):
+    root, cwd = course["root"], course["cwd"]
+    monkeypatch.setenv("COURSE_SECRET_TOKEN", "hunter2")
+    listener = socket.create_server(("0.0.0.0", 0))
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    connections = []
+
+    def accept():
+        end = time.monotonic() + 60
+        while time.monotonic() < end and listener.fileno() != -1:
+            try:
+                connections.append(listener.accept())
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    host_ips = sorted({a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+                       if a.family == socket.AF_INET})
+    before = tree_hash(root)
+    secrets = [root / "gradebook.db", root / "solutions" / "01_probability" / "probability.ipynb",
+               root / "submitted" / "bob" / "01_probability" / "probability.ipynb",
+               root / "autograded" / "bob" / "01_probability" / "probability.ipynb",
+               "../../../gradebook.db", "link-to-gradebook",
+               COURSE_ROOT / "solutions" / "01_probability" / "probability.ipynb",
+               COURSE_ROOT / "nbgrader_config.py",
+               COURSE_ROOT / "tests" / "test_sandbox.py", "/root/.bashrc", "/etc/shadow"]
+    outside = [root / "gradebook.db", root / "evil.txt", "../../../evil.txt", "../../bob/evil.txt",
+               COURSE_ROOT / "evil.txt", COURSE_ROOT / "course_utils" / "evil.py", "/usr/evil", "/etc/evil",
+               "/evil", str(Path(sandbox.sys.prefix) / "evil")]
+    nb = notebook(
+        # 0: network
+        f"""import socket
+opened = []
+for host in {host_ips!r} + ["1.1.1.1"]:
+    try:
+        socket.create_connection((host, {port} if host != "1.1.1.1" else 53), timeout=2).close()
+        opened.append(host)
+    except OSError:
+        pass
+try:
+    socket.getaddrinfo("pypi.org", 443)
+    opened.append("dns")
+except OSError:
+    pass
+print("NETWORK", opened)""",
+        # 1: reading
+        f"""import os
+readable = []
+for path in {[str(p) for p in secrets]!r}:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        readable.append(path)
+    except OSError:
+        pass
+print("READABLE", readable)
+print("COURSE", sorted(os.listdir({str(COURSE_ROOT)!r})))
+print("ROOTHOME", sorted(os.listdir("/root")))
+print("WORK", sorted(os.listdir("/work")))""",
+        # 2: writing
+        f"""written = []
+for path in {[str(p) for p in outside]!r}:
+    try:
+        with open(path, "w") as f:
+            f.write("evil")
+        written.append(path)
+    except OSError:
+        pass
+print("WRITTEN", written)
+for path in ["x.txt", "sub/y.txt", "/tmp/t.txt", os.path.expanduser("~/h.txt")]:
+    with open(path, "w") as f:
+        f.write("mine")
+with open("data.txt", "a") as f:
+    f.write("changed")
+print("SCRATCH", sorted(os.listdir(".")), open("data.txt").read())""",
+        # 3: who am I
+        """import os
+try:
+    os.setuid(0)
+    print("ROOT AGAIN")
+except PermissionError:
+    pass
+print("UID", os.getuid(), "SECRET" if "COURSE_SECRET_TOKEN" in os.environ else "NOSECRET",
+      "CWD", os.getcwd())""",
+        # 4: what the notebooks need: torch, matplotlib, graphviz's dot, the names
+        """import torch, matplotlib.pyplot as plt, graphviz
+from course_utils.data import load_names
+plt.plot([1, 2]); plt.savefig("fig.png")
+svg = graphviz.Digraph(); svg.edge("a", "b")
+print("WORKS", float(torch.ones(3).sum()), len(svg.pipe(format="svg")) > 100, len(load_names()))""",
+        # 5: processes that try to outlive the kernel (a session leader and a double fork)
+        """import subprocess, time
+subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300"], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(300)
+    os._exit(0)
+time.sleep(0.5)
+print("SPAWNED")""",
+    )
+    km = run(nb, cwd)
+    listener.close()
+    out = [text(c) for c in nb.cells]
+    assert "NETWORK []" in out[0], out[0]
+    assert not connections
+    assert "READABLE []" in out[1], out[1]
+    assert "COURSE ['.venv', 'course_utils']" in out[1] or "COURSE ['.venv', 'course_utils', 'data']" in out[1], out[1]
+    assert "ROOTHOME ['.pyenv']" in out[1] or str(Path.home()) != "/root", out[1]
+    assert "WRITTEN []" in out[2], out[2]
+    assert "SCRATCH ['data.txt', 'link-to-gradebook', 'sub', 'x.txt'] alice's datachanged" in out[2], out[2]
+    uid = km.sandbox_uid
+    assert f"UID {uid} NOSECRET CWD {os.path.realpath(cwd)}" in out[3] and uid >= sandbox.UID_BASE, out[3]
+    assert "ROOT AGAIN" not in out[3]
+    assert "WORKS 3.0 True 32033" in out[4], out[4]
+    assert not any(o.get("name") == "stderr" for c in nb.cells for o in c.get("outputs", [])), out
+    assert "SPAWNED" in out[5], out[5]
+    # Nothing outside changed, the scratch copy included; nothing is left running.
+    assert tree_hash(root) == before
+    assert not (cwd / "x.txt").exists() and (cwd / "data.txt").read_text() == "alice's data"
+    assert leftovers(km) == []
+    assert not os.path.exists(km.sandbox_path)
+
+
+@needs_bwrap
+def test_memory_bomb_and_fork_bomb_are_contained(course):
+    nb = notebook(
+        """try:
+    x = bytearray(6 * 2**30)
+except MemoryError:
+    print("BIG BLOCKED")""",
+        """chunks = []
+try:
+    while True:
+        chunks.append(bytearray(64 * 2**20))
+except MemoryError:
+    n = len(chunks)
+    del chunks
+    print("GRADUAL BLOCKED", n)""",
+        "import torch\ntry:\n    torch.empty(2**31)\nexcept RuntimeError:\n    print('TORCH BLOCKED')",
+        "print('ALIVE')",
+        """import os, time
+forks = 0
+try:
+    while True:
+        if os.fork() == 0:
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    time.sleep(0.05)
+        forks += 1
+except OSError as exc:
+    print("FORK STOPPED", forks, exc.errno)""",
+        "print('PROCS', sum(1 for p in os.listdir('/proc') if p.isdigit()))",
+    )
+    started = time.monotonic()
+    km = run(nb, course["cwd"], timeout=5, memory_mb=1536, max_processes=48)
+    out = [text(c) for c in nb.cells]
+    assert "BIG BLOCKED" in out[0], out[0]
+    assert "GRADUAL BLOCKED" in out[1] and int(out[1].split()[-1]) < 24, out[1]
+    assert "TORCH BLOCKED" in out[2], out[2]
+    assert "ALIVE" in out[3], out[3]
+    assert "FORK STOPPED" in out[4] and int(out[4].split()[2]) < 48, out[4]
+    assert int(out[5].split()[-1]) <= 48 + 2, out[5]
+    assert time.monotonic() - started < 60
+    assert leftovers(km) == []
+
+
+@needs_bwrap
+def test_infinite_loop_is_cut_at_the_cell_timeout(course):
+    nb = notebook("while True:\n    pass", "print('ALIVE')")
+    client, created = client_for(nb, course["cwd"], timeout=3)
+    started = time.monotonic()
+    try:
+        client.execute()
+    except CellTimeoutError:
+        # ipykernel 7.4 (this course's) sends no execute_reply after an interrupt, sandboxed
+        # or not; nbclient then gives up on the cell after a second timeout.
+        pass
+    else:
+        assert "KeyboardInterrupt" in text(nb.cells[0]) and "ALIVE" in text(nb.cells[1])
+    assert time.monotonic() - started < 30
+    assert leftovers(created[0]) == []
+
+
+@needs_bwrap
+def test_cpu_limit_stops_a_loop_that_ignores_interrupts(course):
+    nb = notebook("while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass")
+    started = time.monotonic()
+    km = run(nb, course["cwd"], timeout=30, cpu_seconds=3, dies=True)
+    assert time.monotonic() - started < 30
+    assert "CPU-time limit (3 s)" in km.exit_reason(), km.returncode
+    assert leftovers(km) == []
+
+
+@needs_bwrap
+def test_wall_clock_limit_per_notebook(course):
+    started = time.monotonic()
+    km = run(notebook("import time\ntime.sleep(120)"), course["cwd"], timeout=60, wall_seconds=3, dies=True)
+    assert time.monotonic() - started < 20
+    assert "wall-clock limit (3 s per notebook)" in km.exit_reason()
+    assert leftovers(km) == []
+
+
+@needs_bwrap
+def test_os_exit_kills_only_its_own_kernel(course, tmp_path):
+    other_cwd = tmp_path / "other"
+    other_cwd.mkdir()
+    other = notebook("import time\ntime.sleep(6)\nprint('SURVIVED')")
+    errors = []
+
+    def neighbour():
+        try:
+            run(other, other_cwd)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=neighbour)
+    thread.start()
+    time.sleep(2)
+    km = run(notebook("import os\nos._exit(1)", "print('never')"), course["cwd"], dies=True)
+    assert km.returncode == 1 and km.exit_reason() is None
+    thread.join(60)
+    assert not errors and "SURVIVED" in text(other.cells[0])
+    assert leftovers(km) == []
+
+
+def _execute_classes():
+    from nbgrader.preprocessors import Execute
+
+    class TrackedExecute(Execute):  # named like the grading command's preprocessor
+        pass
+
+    return Execute, TrackedExecute
+
+
+def test_only_the_grading_preprocessor_reads_the_switch():
+    execute, tracked = _execute_classes()
+    config = Config()
+    config.TrackedExecute.kernel_manager_class = "no_such_module.NoSuchManager"
+    # nbgrader's own Execute (a student's Validate) neither uses nor imports it.
+    plain = execute(config=config)
+    assert sandbox.configured_kernel_manager(plain) is None
+    assert plain.kernel_manager_class.__name__ == "AsyncKernelManager"
+    config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+    assert sandbox.configured_kernel_manager(tracked(config=config)) is SandboxedKernelManager
+
+
+@needs_bwrap
+def test_nbgrader_execute_uses_the_configured_sandbox(course):
+    _, tracked = _execute_classes()
+    config = Config()
+    config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+    config.SandboxedKernelManager.memory_mb = 2000
+    execute = tracked(config=config)
+    execute.kernel_manager_class = sandbox.configured_kernel_manager(execute)
+    nb = notebook("import os, resource\n"
+                  "print(os.getuid(), resource.getrlimit(resource.RLIMIT_AS)[0] >> 20)")
+    nb, _ = execute.preprocess(nb, {"metadata": {"path": str(course["cwd"])}})
+    uid, mb = text(nb.cells[0]).split()
+    assert int(uid) >= sandbox.UID_BASE and mb == "2000"
+    assert "sandbox: on" in sandbox.preflight(config)
+
+
+# --------------------------------------------------------------------------- without bwrap
+
+def test_missing_bwrap_says_how_to_install_it(course):
+    config = Config()
+    config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+    config.SandboxedKernelManager.bwrap = "/nonexistent/bwrap"
+    with pytest.raises(SandboxUnavailable, match=r"apt-get install bubblewrap"):
+        sandbox.preflight(config)
+    km = SandboxedKernelManager(bwrap="/nonexistent/bwrap")
+    client = NotebookClient(notebook("print(1)"), km=km, resources={"metadata": {"path": str(course["cwd"])}})
+    with pytest.raises(SandboxUnavailable, match=r"apt-get install bubblewrap"):
+        client.execute()
+    assert not km.has_kernel and not os.path.exists(km.sandbox_path)
+
+
+@pytest.mark.parametrize("how", ["config", "environment"])
+def test_explicit_opt_out_runs_unsandboxed_and_warns(course, how, monkeypatch, caplog, capfd):
+    limits = {"bwrap": "/nonexistent/bwrap"}
+    if how == "config":
+        limits["allow_unsandboxed"] = True
+    else:
+        monkeypatch.setenv(OPT_OUT_ENV, "1")
+    caplog.set_level(logging.WARNING)
+    nb = notebook("import os\nprint(os.getuid())")
+    km = run(nb, course["cwd"], **limits)
+    assert text(nb.cells[0]).strip() == str(os.getuid())
+    assert not km.sandboxed
+    assert "SANDBOX OFF" in capfd.readouterr().err
+    config = Config()
+    config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+    for key, value in limits.items():
+        setattr(config.SandboxedKernelManager, key, value)
+    assert "SANDBOX OFF" in sandbox.preflight(config)
+    assert "SANDBOX OFF" in caplog.text
+
+
+# --------------------------------------------------------------------------- a real notebook
+
+def _filled_release(assignment: str) -> tuple[nbformat.NotebookNode, Path]:
+    """The student version with every graded cell as in the instructor's source (solutions, hidden tests)."""
+    release_path = next((COURSE_ROOT / "notebooks" / assignment).glob("*.ipynb"))
+    source = nbformat.read(COURSE_ROOT / "solutions" / assignment / release_path.name, 4)
+    release = nbformat.read(release_path, 4)
+    by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in source.cells
+             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+    for cell in release.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in by_id:
+            cell.source = by_id[gid].source
+    return release, release_path.parent
+
+
+@needs_bwrap
+def test_course_notebook_scores_the_same_sandboxed(tmp_path, names_file):
+    from jupyter_client import AsyncKernelManager
+    from nbgrader import utils
+
+    scorer = CellScorer(load_config(COURSE_ROOT))
+    outcomes, seconds = {}, {}
+    for label, manager in (("plain", AsyncKernelManager), ("sandboxed", SandboxedKernelManager)):
+        nb, folder = _filled_release("01_probability")
+        cwd = tmp_path / label / "01_probability"
+        shutil.copytree(folder, cwd)
+        started = time.perf_counter()
+        NotebookClient(nb, kernel_manager_class=manager, timeout=60, allow_errors=True,
+                       resources={"metadata": {"path": str(cwd)}}).execute()
+        seconds[label] = time.perf_counter() - started
+        outcomes[label] = {c.metadata.nbgrader["grade_id"]: scorer.passed(c)
+                           for c in nb.cells if c.cell_type == "code" and utils.is_grade(c)}
+    assert outcomes["sandboxed"] == outcomes["plain"]
+    assert all(outcomes["plain"].values()), outcomes["plain"]
+    print(f"01_probability: {seconds['plain']:.1f} s plain, {seconds['sandboxed']:.1f} s sandboxed")
+
+
+def test_not_root_is_refused_with_a_reason(monkeypatch):
+    if sandbox.find_bwrap() is None:
+        pytest.skip("bwrap is not installed")
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    with pytest.raises(SandboxUnavailable, match="as root"):
+        check_bwrap()
+
+
+@needs_bwrap
+def test_nothing_survives_the_grader_being_killed(course, tmp_path):
+    script = tmp_path / "grader.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from test_sandbox import client_for, notebook
+nb = notebook("import os, subprocess\\n"
+              "subprocess.Popen(['sleep', '300'], start_new_session=True)\\n"
+              "print(os.getuid(), flush=True)\\n"
+              "import time\\ntime.sleep(300)")
+client, created = client_for(nb, Path({str(course["cwd"])!r}), timeout=300)
+import threading
+def report():
+    import time
+    while not created or not created[0].sandbox_uid:
+        time.sleep(0.1)
+    print("UID", created[0].sandbox_uid, created[0].sandbox_path, flush=True)
+threading.Thread(target=report, daemon=True).start()
+client.execute()
+""")
+    grader = psutil.Popen([sandbox.sys.executable, str(script)], stdout=-1, text=True)
+    sleeping = []
+    try:
+        line = grader.stdout.readline().split()
+        assert line and line[0] == "UID", line
+        uid, box = int(line[1]), line[2]
+        deadline = time.monotonic() + 30
+        while not sleeping and time.monotonic() < deadline:  # the kernel's child has started
+            sleeping = [p for p in psutil.process_iter(["uids", "name"])
+                        if p.info["uids"] and p.info["uids"].real == uid and p.info["name"] == "sleep"]
+            time.sleep(0.2)
+    finally:
+        grader.kill()  # as grade.py's time limit or an instructor's kill -9 would
+        grader.wait()
+    assert sleeping
+
+    class Gone:
+        sandbox_uid, sandbox_path = uid, box
+
+    assert leftovers(Gone()) == []
+    shutil.rmtree(box, ignore_errors=True)  # the killed grader could not remove it
