@@ -33,3 +33,13 @@ c.Execute.timeout = 60
 # answer its points, so such stderr output is dropped before scoring.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\w*Warning\b|\d+%\|"
+
+# The grading command (make grade) runs each submission's kernel in a bubblewrap
+# sandbox (course_utils/grading/sandbox.py): no network, only a scratch copy of the
+# submission writable, no gradebook, solutions or other students, limits per
+# notebook. The TrackedExecute section is read by the grading command only, so
+# nbgrader's own Validate never imports it. Needs root and `apt-get install bubblewrap`.
+c.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+c.SandboxedKernelManager.memory_mb = 4096  # address space per process (notebook 06 peaks at 2.0 GB)
+c.SandboxedKernelManager.cpu_seconds = 300  # CPU time of the kernel
+c.SandboxedKernelManager.wall_seconds = 600  # wall clock per notebook

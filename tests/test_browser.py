@@ -117,7 +117,9 @@ def browser():
 
 def _open_and_run_all(browser, url: str, path: str, timeout_s: float):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{url}/lab/tree/{path}?token={TOKEN}")
+    # a workspace of its own, so JupyterLab does not reopen the other test's notebook
+    workspace = re.sub(r"\W", "-", path)
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?reset&token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
@@ -126,7 +128,8 @@ def _open_and_run_all(browser, url: str, path: str, timeout_s: float):
     # cell that raises (an unfilled exercise), as it does for students.
     page.wait_for_function(
         """() => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+            const prompts = [...document.querySelectorAll(
+                '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')];
             return prompts.some(p => /\\[\\d+\\]/.test(p.textContent))
                 && !prompts.some(p => p.textContent.includes('*'));
         }""", timeout=timeout_s * 1000)

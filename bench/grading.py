@@ -1,0 +1,219 @@
+"""Benchmark: grading a class with plain ``nbgrader autograde`` and with ``make grade``, in one run.
+
+    .venv/bin/python bench/grading.py [--students 40] [--jobs N]
+
+Builds a scratch course with a one-exercise assignment that uses torch (a
+bigram model's negative log-likelihood, trained for a few steps in the hidden
+tests), and a synthetic class: correct, blank and partly right submissions.
+Then grades the same class twice, each in its own copy of the course:
+
+1. ``nbgrader autograde <assignment>`` (one notebook after another);
+2. ``python -m course_utils.grading.grade`` (what ``make grade`` runs) with
+   ``--jobs`` workers (default: the number of cores);
+
+and prints notebooks per minute for both, their ratio, and the time per
+notebook against the bare cost of starting a kernel and executing the solution
+notebook (nbclient, no nbgrader). It also checks that both gave the same scores.
+Not part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from course_utils.grading import synthetic as syn  # noqa: E402
+from course_utils.grading.course import SOURCE_DIR  # noqa: E402
+
+ASSIGNMENT = "90_torch_bench"
+NOTEBOOK = "bigram_loss"
+START = "    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+END = "    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
+SOLUTION = """    logits = W[xs]
+    log_probs = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    loss = -log_probs[torch.arange(len(ys)), ys].mean()"""
+PARTLY_RIGHT = """    loss = F.cross_entropy(W[xs].detach(), ys)"""  # right value, but no gradient reaches W
+
+
+def _meta(grade_id, *, solution=False, grade=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    """The instructor's notebook of the benchmark assignment."""
+    exercise = "\n".join([
+        "def bigram_nll(W, xs, ys):",
+        '    """Mean negative log-likelihood of the next characters ys after xs under logits W[x]."""',
+        "    " + "#" * 60,
+        "    # TODO: the mean of -log softmax(W[x])[y] over the pairs.",
+        "    " + "#" * 60,
+        START, SOLUTION, END,
+        "    return loss",
+    ])
+    test = "\n".join([
+        "# Tests for bigram_nll: its value (1 point)",
+        "g = torch.Generator().manual_seed(0)",
+        "W = torch.randn(27, 27, generator=g)",
+        "xs, ys = torch.randint(0, 27, (100,), generator=g), torch.randint(0, 27, (100,), generator=g)",
+        "assert torch.allclose(bigram_nll(W, xs, ys), F.cross_entropy(W[xs], ys), atol=1e-5)",
+    ])
+    training = "\n".join([
+        "# Tests for bigram_nll: training with it (1 point)",
+        "### BEGIN HIDDEN TESTS",
+        "# checks: the loss of a model trained for 60 gradient steps on 20,000 pairs",
+        "g = torch.Generator().manual_seed(1)",
+        "xs, ys = torch.randint(0, 27, (20_000,), generator=g), torch.randint(0, 27, (20_000,), generator=g)",
+        "W = torch.zeros(27, 27, requires_grad=True)",
+        "for _ in range(60):",
+        "    loss = bigram_nll(W, xs, ys)",
+        "    W.grad = None",
+        "    loss.backward()",
+        "    W.data -= 10 * W.grad",
+        "reference = F.cross_entropy(W.detach()[xs], ys)",
+        "assert torch.allclose(loss.detach(), reference, atol=1e-2), (float(loss), float(reference))",
+        "### END HIDDEN TESTS",
+    ])
+    nb = new_notebook(cells=[
+        new_markdown_cell("# A bigram loss in torch (benchmark assignment)"),
+        new_code_cell("import torch\nimport torch.nn.functional as F\ntorch.manual_seed(0);"),
+        new_code_cell(exercise, metadata=_meta("bigram_nll", solution=True)),
+        new_code_cell(test, metadata=_meta("bigram_nll_test", grade=True, locked=True, points=1)),
+        new_code_cell(training, metadata=_meta("bigram_nll_training_test", grade=True, locked=True,
+                                               points=1)),
+    ])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                 "name": "python3"}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"bench-{i:03d}"
+    return nb
+
+
+def build_course(workdir: Path, students: int) -> Path:
+    course = syn.make_course(workdir, [])
+    folder = course / SOURCE_DIR / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nbformat.write(source_notebook(), str(folder / f"{NOTEBOOK}.ipynb"))
+    release, source, name = syn.versions(course, ASSIGNMENT)
+    for i in range(students):
+        kind = ["correct", "correct", "blank", "partly"][i % 4]
+        if kind == "correct":
+            nb = syn.solved(release, source)
+        elif kind == "blank":
+            nb = release
+        else:
+            nb = syn.with_answer(release, "bigram_nll", PARTLY_RIGHT, release)
+        syn.submit(course, f"s{i:03d}_{kind}", ASSIGNMENT, nb, f"{name}.ipynb")
+    return course
+
+
+def bare_seconds(course: Path, repeats: int = 3) -> float:
+    """Median time to start a kernel and execute the solution notebook (no nbgrader)."""
+    path = course / SOURCE_DIR / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    times = []
+    for _ in range(repeats):
+        nb = nbformat.read(str(path), as_version=4)
+        started = time.perf_counter()
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall time and CPU time (the command and every process it waited for) of a command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, cpu
+
+
+def scores(plain: Path, ours: Path) -> tuple[bool, list[str]]:
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "export.csv"], cwd=plain,
+                   check=True, capture_output=True)
+    with (plain / "export.csv").open() as fh:
+        plain_scores = {r["student_id"]: float(r["score"]) for r in csv.DictReader(fh)}
+    with (ours / "grades.csv").open() as fh:
+        our_rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    our_scores = {s: float(r["score"] or "nan") for s, r in our_rows.items()}
+    return plain_scores == our_scores, sorted({r["status"] for r in our_rows.values()})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternate plain and ours this many times and keep the best of each "
+                             "(the machine may be busy with other work)")
+    parser.add_argument("--keep", type=Path, default=None, help="build the courses here and keep them")
+    args = parser.parse_args(argv)
+    python = sys.executable
+    work = Path(args.keep or tempfile.mkdtemp(prefix="bench-grading-")).resolve()
+    n = args.students
+    try:
+        base = build_course(work / "base", n)
+        print(f"{n} submissions of a torch assignment ({ASSIGNMENT}: correct, blank, partly right), "
+              f"{os.cpu_count()} cores, --jobs {args.jobs}, best of {args.rounds} alternating rounds")
+        plain_t, ours_t, same, statuses = [], [], True, []
+        for r in range(args.rounds):
+            plain, ours = work / f"plain{r}", work / f"ours{r}"
+            shutil.copytree(base, plain)
+            shutil.copytree(base, ours)
+            run([python, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], plain)
+            plain_t.append(run([python, "-m", "nbgrader", "autograde", ASSIGNMENT], plain))
+            ours_t.append(run([python, "-m", "course_utils.grading.grade", "--root", str(ours),
+                               "--jobs", str(args.jobs), "--no-progress"], ROOT))
+            ok, statuses = scores(plain, ours)
+            same = same and ok
+            print(f"  round {r + 1}: plain {plain_t[-1][0]:.1f} s (CPU {plain_t[-1][1]:.0f} s), "
+                  f"make grade {ours_t[-1][0]:.1f} s (CPU {ours_t[-1][1]:.0f} s), speed-up "
+                  f"{plain_t[-1][0] / ours_t[-1][0]:.2f}x; machine load {os.getloadavg()[0]:.1f} "
+                  f"(other work shares the cores)")
+        bare = bare_seconds(base)
+        t_plain, cpu_plain = min(plain_t)
+        t_ours, cpu_ours = min(ours_t)
+        per_min_plain, per_min_ours = 60 * n / t_plain, 60 * n / t_ours
+        print(f"plain nbgrader autograde: {t_plain:6.1f} s  {per_min_plain:5.1f} notebooks/min  "
+              f"{t_plain / n:.2f} s per notebook, CPU {cpu_plain / n:.2f} s per notebook")
+        print(f"make grade (--jobs {args.jobs}):     {t_ours:6.1f} s  {per_min_ours:5.1f} notebooks/min  "
+              f"{t_ours / n:.2f} s per notebook, CPU {cpu_ours / n:.2f} s per notebook")
+        rounds = ", ".join(f"{p[0] / o[0]:.2f}x" for p, o in zip(plain_t, ours_t))
+        print(f"speed-up: {per_min_ours / per_min_plain:.2f}x (best times); per round: {rounds}")
+        print(f"bare cost of starting a kernel and executing the solution (nbclient, no nbgrader): "
+              f"{bare:.2f} s; per notebook plain nbgrader takes {t_plain / n / bare:.2f}x that, "
+              f"a make grade worker {t_ours * args.jobs / n / bare:.2f}x")
+        print(f"same scores from both: {same}; statuses: {', '.join(statuses)}")
+        return 0 if same else 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

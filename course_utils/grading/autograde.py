@@ -1,0 +1,356 @@
+"""Autograding one submission with nbgrader's ``Autograde`` converter, and saying why it failed.
+
+The submitted folder is never written to: its notebooks are read, repaired
+(:mod:`.repair`) and staged in a scratch folder that nbgrader then uses as its
+``submitted`` directory. nbgrader does the rest as usual (``OverwriteCells``
+with ``add_missing_cells``, ``Execute``, ``IgnorePattern``, ``SaveAutoGrades``
+into the gradebook, the notebook written to ``autograded/``). Three small
+subclasses are written around it: :class:`TrackedExecute` knows which cell was
+running when the kernel died or hung, :class:`CourseAutograde` keeps the
+exception nbgrader only logs (both to give the instructor a reason in words), and
+:class:`CourseSaveAutoGrades` keeps the "being graded" mark of
+:func:`.gradebook.start` in the gradebook until the whole submission is done
+(nbgrader commits grades cell by cell, so without it a run killed half-way would
+leave a submission that looks graded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import NbGraderException
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+from nbgrader.preprocessors.execute import UnresponsiveKernelError
+
+from . import gradebook as gbk
+from .course import load_config
+from .repair import Unrepairable, looks_like, parse, repair
+
+TIMEOUT_ERRORS = ("CellTimeoutError",)
+
+
+def describe_cell(nb, index: int) -> str:
+    """'cell 12 (answer cell 'x')', the way an instructor finds it in the notebook."""
+    cell = nb.cells[index]
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    gid = meta.get("grade_id")
+    if gid and meta.get("solution") and not meta.get("grade"):
+        what = f"answer cell {gid!r}"
+    elif gid and meta.get("grade"):
+        what = f"test cell {gid!r}" if cell.cell_type == "code" else f"written answer {gid!r}"
+    else:
+        first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+        what = f"a cell without grading metadata: {first[:40]!r}"
+    return f"cell {index + 1} ({what})"
+
+
+class KernelDied(RuntimeError):
+    def __init__(self, where: str, why: str | None = None):
+        super().__init__(where)
+        self.where = where
+        self.why = why
+
+
+class CellStuck(RuntimeError):
+    def __init__(self, where: str):
+        super().__init__(where)
+        self.where = where
+
+
+class TrackedExecute(Execute):
+    """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # nbgrader passes AsyncKernelManager as a keyword, which beats the config: apply
+        # c.TrackedExecute.kernel_manager_class (the grading sandbox) here.
+        from .sandbox import configured_kernel_manager
+
+        manager = configured_kernel_manager(self)
+        if manager is not None:
+            self.kernel_manager_class = manager
+
+    def preprocess_cell(self, cell, resources, index):
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            why = getattr(self.km, "exit_reason", lambda: None)()
+            raise KernelDied(describe_cell(self.nb, index), why) from None
+        except CellTimeoutError:
+            # The cell ran past Execute.timeout and did not stop when interrupted.
+            raise CellStuck(describe_cell(self.nb, index)) from None
+
+
+class CourseSaveAutoGrades(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades``, keeping the lines these tools add to automatic comments.
+
+    nbgrader rewrites each answer cell's automatic comment ("No response." or
+    nothing); the grading mark of :func:`.gradebook.start` must survive that until
+    the whole submission is done.
+    """
+
+    def _add_comment(self, cell, resources) -> None:
+        comment = self.gradebook.find_comment(
+            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id,
+            self.student_id)
+        ours = gbk.our_lines(comment.auto_comment)
+        super()._add_comment(cell, resources)
+        if ours:
+            comment.auto_comment = "\n".join(filter(None, [comment.auto_comment, *ours]))
+            self.gradebook.db.commit()
+
+
+class CourseAutograde(Autograde):
+    """nbgrader's ``Autograde``, keeping the exception that failed a notebook."""
+
+    failure: tuple[str, BaseException] | None = None
+
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        try:
+            super().convert_single_notebook(notebook_filename)
+        except Exception as exc:
+            self.failure = (Path(notebook_filename).name, exc)
+            raise
+
+
+def explain(notebook: str, exc: BaseException | None) -> str:
+    """A failure reason in words for an instructor."""
+    if isinstance(exc, KernelDied) and exc.why:
+        return f"kernel died at {exc.where} of {notebook}: {exc.why}"
+    if isinstance(exc, KernelDied):
+        return (f"kernel died at {exc.where} of {notebook}: the student's code ended the Python "
+                "process (os._exit, a crash or running out of memory)")
+    if isinstance(exc, CellStuck):
+        return (f"over the time limit: {exc.where} of {notebook} ran past the time limit per cell "
+                "and did not stop when interrupted (an endless loop that catches KeyboardInterrupt?)")
+    if isinstance(exc, CellTimeoutError):
+        return f"over the time limit: a cell of {notebook} did not stop when interrupted"
+    if isinstance(exc, DeadKernelError):
+        return f"kernel died while running {notebook}"
+    if isinstance(exc, UnresponsiveKernelError):
+        return (f"over the time limit: the kernel running {notebook} stopped responding "
+                "and could not be interrupted")
+    if exc is None:
+        return "nbgrader could not autograde the submission (see the grading log)"
+    text = str(exc).strip().splitlines()
+    message = text[0][:200] if text else ""
+    if "metadata may be corrupted" in message or "nbgrader metadata" in message:
+        return f"metadata damaged beyond repair in {notebook}: {message}"
+    return f"nbgrader could not grade {notebook}: {type(exc).__name__}: {message}"
+
+
+@dataclass
+class Task:
+    student: str
+    assignment: str
+    submitted: str
+    """Folder of the submission: submitted/<student>/<assignment>."""
+
+
+@dataclass
+class Result:
+    student: str
+    assignment: str
+    row: list[str]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grader:
+    """Grades submissions one at a time into ``db_url`` (one per worker process)."""
+
+    root: Path
+    db_url: str
+    course_id: str
+    releases: dict[str, dict[str, nbformat.NotebookNode]]
+    """assignment -> notebook name (no .ipynb) -> the student version it was made from."""
+    stage: Path
+    cell_timeout: int | None = None
+    log_dir: Path | None = None
+
+    def _order(self, assignment: str) -> dict[str, list[str]]:
+        return {name: [c.metadata.nbgrader["grade_id"] for c in nb.cells if utils.is_solution(c)]
+                for name, nb in self.releases[assignment].items()}
+
+    def resolve(self, folder: Path, assignment: str) -> tuple[dict[str, Path], list[str]]:
+        """The submitted file for each notebook of the assignment, and notes on renamed ones."""
+        expected = self.releases[assignment]
+        files = {p.name: p for p in folder.glob("*.ipynb")} if folder.is_dir() else {}
+        found, notes = {}, []
+        for name in expected:
+            if f"{name}.ipynb" in files:
+                found[name] = files[f"{name}.ipynb"]
+        missing = [n for n in expected if n not in found]
+        others = sorted(n for n in files if n[:-6] not in expected)
+        for name in missing:
+            candidates = []
+            for other in others:
+                try:
+                    nb = parse(files[other].read_bytes(), other)
+                except Unrepairable:
+                    continue
+                if looks_like(nb, expected[name]):
+                    candidates.append(other)
+            if len(candidates) == 1 and len(missing) == 1:
+                found[name] = files[candidates[0]]
+                notes.append(f"{candidates[0]} was graded as {name}.ipynb (the notebook was renamed)")
+                continue
+            extra = f"; found {', '.join(others)} instead" if others else ""
+            raise Unrepairable(f"missing notebook: the submission has no {name}.ipynb{extra}")
+        return found, notes
+
+    def grade(self, task: Task) -> Result:
+        started = time.perf_counter()
+        folder = Path(task.submitted)
+        stage = self.stage / task.student / task.assignment
+        shutil.rmtree(self.stage / task.student, ignore_errors=True)
+        stage.mkdir(parents=True)
+        notes: dict[str, list[str]] = {}
+        timestamp = _timestamp(folder)
+        log = self._logger(task)
+        order = self._order(task.assignment)
+        try:
+            found, renamed = self.resolve(folder, task.assignment)
+            for name, path in found.items():
+                fixed = repair(parse(path.read_bytes(), path.name), self.releases[task.assignment][name],
+                               f"{name}.ipynb")
+                notes[name] = [n for n in renamed if n.endswith(f"as {name}.ipynb (the notebook was renamed)")]
+                notes[name] += fixed.notes
+                nbformat.write(fixed.nb, str(stage / f"{name}.ipynb"))
+            for other in folder.rglob("*"):
+                rel = other.relative_to(folder)
+                if other.is_file() and other.suffix != ".ipynb" and ".ipynb_checkpoints" not in rel.parts:
+                    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(other, stage / rel)
+        except Unrepairable as exc:
+            log.warning("not graded: %s", exc)
+            with Gradebook(self.db_url, self.course_id) as gb:
+                gbk.record_failure(gb, task.assignment, task.student, str(exc),
+                                   order=next(iter(order.values()), None), timestamp=timestamp)
+            return self._result(task, started)
+
+        with Gradebook(self.db_url, self.course_id) as gb:
+            gbk.start(gb, task.assignment, task.student, order=next(iter(order.values()), None),
+                      timestamp=timestamp)
+        app = self._autograde(task, log)
+        try:
+            app.start()
+            failure = None
+        except NbGraderException:
+            failure = app.failure or (next(iter(found)) + ".ipynb", None)
+        except Exception as exc:  # noqa: BLE001  (anything else nbgrader raises)
+            failure = app.failure or (next(iter(found)) + ".ipynb", exc)
+        with Gradebook(self.db_url, self.course_id) as gb:
+            if failure is not None:
+                notebook, exc = failure
+                log.warning("failed: %s", exc)
+                gbk.record_failure(gb, task.assignment, task.student, explain(notebook, exc),
+                                   notebook=Path(notebook).stem, order=order.get(Path(notebook).stem),
+                                   timestamp=timestamp)
+            else:
+                for name in found:
+                    notes[name] += self._timeouts(task, name)
+                gbk.finish(gb, task.assignment, task.student, notes, order)
+        return self._result(task, started)
+
+    def _result(self, task: Task, started: float) -> Result:
+        with Gradebook(self.db_url, self.course_id) as gb:
+            row = gbk.row(gb.find_submission(task.assignment, task.student)).csv()
+        return Result(task.student, task.assignment, row, time.perf_counter() - started)
+
+    def _autograde(self, task: Task, log: logging.Logger) -> CourseAutograde:
+        config = load_config(self.root, submitted_directory=str(self.stage), db_url=self.db_url)
+        config.OverwriteCells.add_missing_cells = True
+        if self.cell_timeout:
+            config.Execute.timeout = self.cell_timeout
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id = task.assignment
+        coursedir.student_id = task.student
+        app = CourseAutograde(coursedir=coursedir, config=config)
+        app.log = log
+        app.force = True
+        app.create_student = True
+        # nbgrader's own autograde preprocessors, with Execute and SaveAutoGrades subclassed (above).
+        app.autograde_preprocessors = [
+            TrackedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+            CourseSaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+        return app
+
+    def _timeouts(self, task: Task, name: str) -> list[str]:
+        path = self.root / "autograded" / task.student / task.assignment / f"{name}.ipynb"
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except (OSError, ValueError):
+            return []
+        notes = []
+        for index, cell in enumerate(nb.cells):
+            if any(o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS
+                   for o in cell.get("outputs", [])):
+                notes.append(f"{name}.ipynb {describe_cell(nb, index)} was stopped at the time "
+                             "limit per cell (an endless loop or very slow code); it scored 0")
+        return notes
+
+    def _logger(self, task: Task) -> logging.Logger:
+        log = logging.getLogger(f"course_grade.{task.assignment}.{task.student}")
+        log.handlers.clear()
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        if self.log_dir is not None:
+            path = self.log_dir / task.assignment / f"{task.student}.log"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, mode="w")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            log.addHandler(handler)
+        else:
+            log.addHandler(logging.NullHandler())
+        return log
+
+
+def _timestamp(folder: Path) -> str | None:
+    path = folder / "timestamp.txt"
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def parse_timestamp(text: str | None):
+    return utils.parse_utc(text) if text else None
+
+
+def is_finished(gb: Gradebook, root: Path, task: Task, notebooks: list[str]) -> bool:
+    """Graded (or failed) already, for the same hand-in, with its autograded notebooks on disk."""
+    timestamp = parse_timestamp(_timestamp(Path(task.submitted)))
+    if not gbk.is_finished(gb, task.assignment, task.student, timestamp):
+        return False
+    row = gbk.row(gb.find_submission(task.assignment, task.student))
+    if row.status == "failed":
+        return True
+    for name in notebooks:
+        path = root / "autograded" / task.student / task.assignment / f"{name}.ipynb"
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+    return True

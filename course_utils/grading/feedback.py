@@ -1,0 +1,215 @@
+"""Per-student feedback that keeps the hidden tests hidden.
+
+    python -m course_utils.grading.feedback [ASSIGNMENT ...] [--shard i/n] [--db-url URL]
+
+(``make feedback`` runs this.) nbgrader's ``GenerateFeedback`` converter writes
+``feedback/<student>/<assignment>/<notebook>.html`` from the autograded
+notebooks and the gradebook, as ``nbgrader generate_feedback`` does, with two
+more preprocessors before its HTML export:
+
+- :class:`RedactHiddenTests` rewrites the outputs of every test cell that has
+  hidden tests: an error raised by a hidden line (or one that cannot be placed)
+  becomes one line naming the exercise and, when the instructor wrote one, the
+  kind of check (the ``# checks: ...`` comment right after ``### BEGIN HIDDEN
+  TESTS``, see CONTRIBUTING.md). A failing visible check keeps its message but
+  loses its traceback (whose context lines could show hidden code). Other output
+  of such a cell (prints, warnings, the last value) is dropped: it cannot be
+  told apart from what the hidden tests printed.
+- nbgrader's own ``ClearHiddenTests`` then removes the hidden source.
+
+Failed submissions have no autograded notebook, so they get no feedback (their
+reason is in grades.csv and in the formgrader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.converters import GenerateFeedback
+from nbgrader.converters.base import NbGraderException
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
+from traitlets import Unicode
+
+from . import gradebook as gbk
+from .course import COURSE_ROOT, load_config
+from .course import assignments as all_assignments
+from .grade import AUTOGRADED, default_db_url, in_shard, parse_shard
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CHECKS = re.compile(r"^\s*#\s*checks:\s*(.+?)\s*$", re.I)
+TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
+
+
+def hidden_regions(source: str, begin: str, end: str) -> list[tuple[int, int, str | None]]:
+    """(first line, last line, what it checks) of each hidden block; lines count from 1."""
+    regions, start, what = [], None, None
+    for number, line in enumerate(source.splitlines(), start=1):
+        if start is None and begin in line:
+            start, what = number, None
+        elif start is not None and end in line:
+            regions.append((start, number, what))
+            start = None
+        elif start is not None and what is None and number == start + 1:
+            match = CHECKS.match(line)
+            what = match.group(1).rstrip(".") if match else None
+    if start is not None:  # no end marker: the rest of the cell is hidden
+        regions.append((start, len(source.splitlines()), what))
+    return regions
+
+
+def failing_line(traceback: list[str], execution_count) -> int | None:
+    """The line of the cell itself (not of a function it called) where the error was raised."""
+    text = ANSI.sub("", "\n".join(traceback))
+    if execution_count is not None:
+        match = re.search(rf"Cell In\[{execution_count}\], line (\d+)", text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+class RedactHiddenTests(NbGraderPreprocessor):
+    """Replace what a test cell's hidden tests show in its outputs by one line per exercise."""
+
+    begin_test_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end_test_delimeter = Unicode("END HIDDEN TESTS").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources):
+        hidden = ClearHiddenTests(parent=self)  # the same delimiters as the release
+        self.begin_test_delimeter = hidden.begin_test_delimeter
+        self.end_test_delimeter = hidden.end_test_delimeter
+        self._exercise = {}
+        current = None
+        for cell in nb.cells:
+            if utils.is_solution(cell) and not utils.is_grade(cell):
+                current = cell.metadata.nbgrader["grade_id"]
+            elif utils.is_grade(cell) and cell.cell_type == "code":
+                gid = cell.metadata.nbgrader["grade_id"]
+                self._exercise[gid] = current or re.sub(r"_test$", "", gid)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell: NotebookNode, resources, index: int):
+        if cell.cell_type != "code" or not utils.is_grade(cell):
+            return cell, resources
+        regions = hidden_regions(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        if not regions:
+            return cell, resources
+        exercise = self._exercise.get(cell.metadata.nbgrader["grade_id"], "this exercise")
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue  # prints, warnings, the cell's value: possibly from hidden code
+            line = failing_line(output.get("traceback", []), cell.get("execution_count"))
+            region = next((r for r in regions if line is not None and r[0] <= line <= r[1]), None)
+            if output.get("ename") in TIMEOUT_ERRORS:
+                message = (f"The tests of {exercise} were stopped at the time limit: "
+                           "look for an endless loop or very slow code.")
+            elif line is not None and region is None:
+                message = f"{output.get('ename')}: {output.get('evalue')}"
+            else:
+                what = (region or regions[0])[2]
+                message = f"A hidden test of {exercise} failed."
+                if what:
+                    message += f" It checks: {what}."
+            outputs.append(NotebookNode(output_type="error", ename="TestFailed", evalue=message,
+                                        traceback=[message]))
+        cell.outputs = outputs
+        return cell, resources
+
+
+def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
+    config = load_config(root, db_url=db_url)
+    config.GenerateFeedback.preprocessors = [
+        GetGrades, RedactHiddenTests, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    config.HTMLExporter.template_name = "feedback"
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    coursedir.student_id = student
+    return coursedir, config
+
+
+def _one(root: Path, db_url: str, assignment: str, student: str) -> bool:
+    """nbgrader's GenerateFeedback for one submission, with the preprocessors above."""
+    import logging
+
+    log = logging.getLogger("course_feedback")
+    log.propagate = False
+    log.handlers[:] = [logging.NullHandler()]
+    coursedir, config = _coursedir(root, db_url, assignment, student)
+    app = GenerateFeedback(coursedir=coursedir, config=config)
+    app.log = log
+    app.force = True
+    try:
+        app.start()
+        return True
+    except NbGraderException:
+        return False
+
+
+def generate(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
+             db_url: str | None = None, shard=None, jobs: int | None = None,
+             progress: bool = True) -> dict[str, list[str]]:
+    """Write the feedback of every autograded submission, ``jobs`` at a time.
+
+    Returns ``{"written": [...], "failed": [...]}`` with ``student/assignment`` entries.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    root = Path(root).resolve()
+    db_url = db_url or default_db_url(root)
+    chosen = assignments or all_assignments(root)
+    base = root / AUTOGRADED
+    todo = sorted(
+        (p.parent.name, p.name) for a in chosen for p in base.glob(f"*/{a}")
+        if p.is_dir() and any(p.glob("*.ipynb")) and in_shard(p.parent.name, shard))
+    config = load_config(root, db_url=db_url)
+    failed = {(r.student_id, r.assignment) for r in gbk.export(
+        db_url, config.CourseDirectory.get("course_id", "default_course"), assignments=chosen,
+        pending=lambda s, a: True) if r.status == "failed"}
+    todo = [item for item in todo if item not in failed]
+    done: dict[str, list[str]] = {"written": [], "failed": []}
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    bar = tqdm(total=len(todo), desc="feedback", unit="nb", file=sys.stderr, disable=not progress)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(_one, root, db_url, a, s): (s, a) for s, a in todo}
+        for future in futures:
+            student, assignment = futures[future]
+            done["written" if future.result() else "failed"].append(f"{student}/{assignment}")
+            bar.update(1)
+    bar.close()
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Write feedback/<student>/<assignment>/*.html without revealing hidden tests.")
+    parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    parser.add_argument("--root", type=Path, default=COURSE_ROOT)
+    parser.add_argument("--db-url", default=None, help="gradebook URL (default: <root>/gradebook.db)")
+    parser.add_argument("--shard", default=None, help="i/n: only shard i of n of the students")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    done = generate(args.root, args.assignments or None, db_url=args.db_url,
+                    shard=parse_shard(args.shard), jobs=args.jobs, progress=not args.no_progress)
+    print(f"feedback written for {len(done['written'])} submissions under "
+          f"{Path(args.root).resolve() / 'feedback'}")
+    for item in done["failed"]:
+        print(f"  no feedback for {item}: nbgrader could not generate it", file=sys.stderr)
+    return 1 if done["failed"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

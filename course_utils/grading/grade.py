@@ -1,0 +1,539 @@
+"""Grade a whole class: parallel, resumable autograding with honest statuses, into nbgrader's gradebook.
+
+    python -m course_utils.grading.grade [ASSIGNMENT ...] [--jobs N] [--shard i/n]
+                                         [--db-url URL] [--force] [--time-limit S]
+
+(``make grade`` runs this.) Every submission under
+``submitted/<student_id>/<assignment_id>/`` (nbgrader's layout) is autograded by
+nbgrader's own ``Autograde`` converter, ``--jobs`` at a time (default: one per
+core), into the gradebook (default ``gradebook.db``; a PostgreSQL URL lets
+several machines share it). Then ``grades.csv`` is written from the gradebook:
+one row per student and assignment with ``student_id, assignment, score,
+max_score, status, detail``, where ``status`` is
+
+- ``graded``: scored in full (``detail`` lists any repair, e.g. a deleted test
+  cell that was put back);
+- ``needs_manual``: the automatic part is scored; written answers wait for a
+  hand grade in nbgrader's formgrader (``detail`` names them);
+- ``failed``: not graded, and ``detail`` says why (not a notebook, invalid JSON,
+  kernel died at cell X, metadata damaged beyond repair, missing notebook, over
+  the time limit). ``score`` is then empty, never a 0.
+
+Safe to re-run: ``submitted/`` is only read; a submission already graded (in
+the gradebook, with its notebook in ``autograded/``) is skipped unless
+``--force`` or the student handed in again (a newer ``timestamp.txt``), so a
+run killed half-way finishes the job when started again. ``--shard i/n``
+grades the students whose id hashes to shard ``i`` of ``n`` (1 <= i <= n), so
+``n`` machines with the same ``submitted/`` share the work of one PostgreSQL
+gradebook; ``--export-only`` then writes the complete ``grades.csv`` anywhere.
+The log of each submission is in ``autograded/.logs/<assignment>/<student>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+
+import nbformat
+
+from . import gradebook as gbk
+from .course import COURSE_ROOT, load_config
+from .course import assignments as all_assignments
+
+SUBMITTED = "submitted"
+AUTOGRADED = "autograded"
+DEFAULT_TIME_LIMIT = 600.0
+
+
+def default_db_url(root: Path) -> str:
+    return f"sqlite:///{Path(root).resolve() / 'gradebook.db'}"
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> ``(i, n)`` with 1 <= i <= n."""
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like 1/3, not {text!r}") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {text}: need 1 <= i <= n")
+    return i, n
+
+
+def in_shard(student: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``student`` belongs to shard ``i`` of ``n`` (the same answer on every machine)."""
+    if shard is None:
+        return True
+    i, n = shard
+    return int(hashlib.sha256(student.encode()).hexdigest(), 16) % n == i - 1
+
+
+@dataclass
+class Task:
+    student: str
+    assignment: str
+    submitted: str
+
+
+def find_submissions(root: Path, assignments: list[str], shard=None,
+                     students: list[str] | None = None) -> list[Task]:
+    """Every ``submitted/<student>/<assignment>/`` folder, for the given assignments and shard
+    (and students, when given)."""
+    base = Path(root) / SUBMITTED
+    tasks = []
+    if not base.is_dir():
+        return tasks
+    for student_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not in_shard(student_dir.name, shard) or (students and student_dir.name not in students):
+            continue
+        for assignment in assignments:
+            folder = student_dir / assignment
+            if folder.is_dir():
+                tasks.append(Task(student_dir.name, assignment, str(folder)))
+    return tasks
+
+
+def register(root: Path, assignments: list[str], db_url: str) -> dict[str, dict[str, str]]:
+    """Record the assignments in the gradebook (nbgrader's ``generate_assignment``).
+
+    Returns each assignment's student version: notebook name -> notebook JSON.
+    Several machines may start at once on one gradebook, so a failure is retried.
+    """
+    from .release import ReleaseError, generate  # noqa: F401
+
+    releases = {}
+    with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp:
+        for assignment in assignments:
+            for attempt in range(6):
+                try:
+                    out = generate(assignment, Path(tmp) / str(attempt), root, db_url)
+                    break
+                except (ReleaseError, Exception):  # noqa: BLE001  (e.g. a concurrent CREATE TABLE)
+                    if attempt == 5:
+                        raise
+                    time.sleep(0.5 + random.random() * 2 ** attempt)
+            releases[assignment] = {p.stem: p.read_text() for p in sorted(out.glob("*.ipynb"))}
+    return releases
+
+
+# --------------------------------------------------------------------------- workers
+
+def _die_with_parent() -> None:
+    """Linux: the worker is killed when the grading command dies (e.g. kill -9)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(conn, init: dict) -> None:
+    """A worker process: receives tasks on ``conn``, autogrades them, sends results back."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops us
+    if init.get("lock_fd") is not None:  # the run's lock belongs to the main process only
+        try:
+            os.close(init["lock_fd"])
+        except OSError:
+            pass
+    if os.getppid() != init["parent"]:
+        return
+    log_dir = Path(init["log_dir"])
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # nbgrader, the kernels and their libraries write to stderr; keep the terminal for the progress bar.
+    out = os.open(log_dir / f"worker-{init['index']}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(init["threads"]))  # the kernels share the cores
+
+    from .autograde import Grader
+    from .autograde import Task as GraderTask
+
+    grader = Grader(
+        root=Path(init["root"]), db_url=init["db_url"], course_id=init["course_id"],
+        releases={a: {n: nbformat.reads(t, as_version=4) for n, t in nbs.items()}
+                  for a, nbs in init["releases"].items()},
+        stage=Path(init["stage"]) / f"w{init['index']}", cell_timeout=init["cell_timeout"],
+        log_dir=log_dir)
+    conn.send(("ready", None, None))
+    while True:
+        try:
+            item = conn.recv()
+        except EOFError:
+            return
+        if item is None:
+            return
+        seq, task = item
+        try:
+            result = grader.grade(GraderTask(task.student, task.assignment, task.submitted))
+            conn.send(("done", seq, result))
+        except Exception as exc:  # noqa: BLE001  (reported; the main process retries once)
+            import traceback
+            traceback.print_exc()
+            conn.send(("error", seq, f"{type(exc).__name__}: {exc}"))
+
+
+class _Worker:
+    def __init__(self, ctx, index: int, init: dict):
+        self.index = index
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child, {**init, "index": index}), daemon=True)
+        self.proc.start()
+        child.close()
+        self.task: Task | None = None
+        self.seq = -1
+        self.started = 0.0
+        self.ready = False
+
+    def send(self, seq: int, task: Task) -> None:
+        self.task, self.seq, self.started = task, seq, time.monotonic()
+        self.conn.send((seq, task))
+
+    def kill(self) -> None:
+        """Kill the worker and its kernels (they run in their own sessions)."""
+        try:
+            import psutil
+            proc = psutil.Process(self.proc.pid)
+            victims = proc.children(recursive=True) + [proc]
+            for p in victims:
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.kill()
+
+
+@dataclass
+class Summary:
+    rows: list[gbk.Row]
+    scope: list[tuple[str, str]]
+    """(student, assignment) of the submissions this run was asked to grade."""
+    graded_now: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    times: dict[tuple[str, str], float] = field(default_factory=dict)
+    interrupted: bool = False
+    output: Path | None = None
+
+    def counts(self) -> Counter:
+        scope = set(self.scope)
+        return Counter(r.status for r in self.rows if (r.student_id, r.assignment) in scope)
+
+    def describe(self) -> str:
+        c = self.counts()
+        if not self.scope:
+            return (f"No submissions to grade under {SUBMITTED}/<student_id>/<assignment_id>/; "
+                    f"wrote {self.output} from the gradebook ({len(self.rows)} rows).")
+        lines = [
+            f"{len(self.scope)} submission{'' if len(self.scope) == 1 else 's'}: {c['graded']} graded, {c['needs_manual']} need manual "
+            f"grading, {c['failed']} failed ({self.graded_now} graded in this run in "
+            f"{_clock(self.seconds)}, {self.skipped} already graded before; --force regrades them)"]
+        if self.interrupted:
+            lines.append("INTERRUPTED: run the same command again to finish the job.")
+        scope = set(self.scope)
+        failed = [r for r in self.rows if r.status == "failed" and (r.student_id, r.assignment) in scope]
+        for r in failed[:20]:
+            lines.append(f"  failed  {r.student_id}/{r.assignment}: {r.detail}")
+        if len(failed) > 20:
+            lines.append(f"  ... and {len(failed) - 20} more failed (see grades.csv)")
+        slow = sorted(self.times.items(), key=lambda kv: -kv[1])[:5]
+        if slow:
+            lines.append("slowest: " + ", ".join(f"{s}/{a} {t:.1f} s" for (s, a), t in slow))
+        if self.output is not None:
+            lines.append(f"wrote {self.output}")
+        return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{seconds:.1f} s"
+
+
+def grade(
+    root: Path = COURSE_ROOT,
+    assignments: list[str] | None = None,
+    *,
+    jobs: int | None = None,
+    shard: tuple[int, int] | None = None,
+    db_url: str | None = None,
+    force: bool = False,
+    cell_timeout: int | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    output: Path | None = None,
+    progress: bool = True,
+    export_only: bool = False,
+    students: list[str] | None = None,
+) -> Summary:
+    """Grade the submissions and write ``grades.csv``; see the module docstring."""
+
+
+    root = Path(root).resolve()
+    db_url = db_url or default_db_url(root)
+    config = load_config(root, db_url=db_url)
+    if not export_only:
+        from .sandbox import SandboxUnavailable, preflight
+
+        try:
+            note = preflight(config)
+        except SandboxUnavailable as exc:
+            raise ValueError(str(exc)) from None
+        if progress:
+            print(note, file=sys.stderr)
+    course_id = config.CourseDirectory.get("course_id", "default_course")
+    known = all_assignments(root)
+    chosen = list(assignments) if assignments else known
+    unknown = [a for a in chosen if a not in known]
+    if unknown:
+        raise ValueError(f"no such assignment in solutions/: {', '.join(unknown)}")
+    output = Path(output) if output else root / "grades.csv"
+    started = time.monotonic()
+
+    lock = None if export_only else _lock(root, shard)
+    try:
+        return _grade(root, chosen, output, started, lock, jobs=jobs, shard=shard, db_url=db_url,
+                      course_id=course_id, force=force, cell_timeout=cell_timeout,
+                      time_limit=time_limit, progress=progress, export_only=export_only,
+                      students=students)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _lock(root: Path, shard):
+    """One grading run at a time per course folder (and shard): a second one would grade the same
+    submissions at the same time. The lock goes with the process, even when it is killed."""
+    import fcntl
+
+    name = ".grading.lock" if shard is None else f".grading-{shard[0]}of{shard[1]}.lock"
+    path = root / AUTOGRADED / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = path.open("a+")
+    for _attempt in range(20):  # a killed run's processes may take a moment to go
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            time.sleep(0.25)
+    else:
+        fh.close()
+        raise ValueError(f"another grading run is working on {root} (lock {path}); "
+                         "wait for it to finish or stop it first") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
+def _grade(root, chosen, output, started, lock, *, jobs, shard, db_url, course_id, force,
+           cell_timeout, time_limit, progress, export_only, students) -> Summary:
+    from nbgrader.api import Gradebook
+
+    from .autograde import Task as GraderTask
+    from .autograde import is_finished
+
+    tasks = [] if export_only else find_submissions(root, chosen, shard, students)
+    summary = Summary([], [(t.student, t.assignment) for t in tasks], output=output)
+    todo = []
+    if tasks:
+        releases = register(root, sorted({t.assignment for t in tasks}), db_url)
+        names = {a: list(nbs) for a, nbs in releases.items()}
+        with Gradebook(db_url, course_id) as gb:
+            todo = [t for t in tasks if force or not is_finished(
+                gb, root, GraderTask(t.student, t.assignment, t.submitted), names[t.assignment])]
+        summary.skipped = len(tasks) - len(todo)
+        if todo:
+            summary.interrupted = not _run_pool(
+                todo, summary, root=root, db_url=db_url, course_id=course_id, releases=releases,
+                lock_fd=lock.fileno() if lock is not None else None, shard=shard,
+                jobs=jobs or os.cpu_count() or 1, cell_timeout=cell_timeout, time_limit=time_limit,
+                progress=progress)
+
+    def pending(student: str, assignment: str) -> bool:
+        return (root / SUBMITTED / student / assignment).is_dir()
+
+    no_gradebook = db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists()
+    summary.rows = [] if no_gradebook else gbk.export(db_url, course_id, assignments=chosen,
+                                                       pending=pending)
+    gbk.write_csv(summary.rows, output)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, releases, jobs,
+              cell_timeout, time_limit, progress, lock_fd=None, shard=None) -> bool:
+    """Grade ``todo`` on ``jobs`` worker processes. Returns False when interrupted."""
+    from nbgrader.api import Gradebook
+    from tqdm.auto import tqdm
+
+    jobs = max(1, min(jobs, len(todo)))
+    log_dir = root / AUTOGRADED / ".logs"
+    # The repaired copies nbgrader grades (its submitted_directory); inside the course folder so
+    # that a killed run leaves nothing elsewhere. The run's lock makes it ours alone.
+    stage = root / AUTOGRADED / (".stage" if shard is None else f".stage-{shard[0]}of{shard[1]}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    init = {"root": str(root), "db_url": db_url, "course_id": course_id, "releases": releases,
+            "stage": str(stage), "cell_timeout": cell_timeout, "log_dir": str(log_dir),
+            "threads": max(1, (os.cpu_count() or 1) // jobs), "parent": os.getpid(),
+            "lock_fd": lock_fd}
+    order = {a: {n: [c.metadata.nbgrader["grade_id"] for c in nbformat.reads(t, as_version=4).cells
+                     if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+                 for n, t in nbs.items()} for a, nbs in releases.items()}
+    # fork starts a worker at once (nbgrader is imported already); spawn where there is no fork.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    workers = [_Worker(ctx, i, init) for i in range(jobs)]
+    queue = list(todo)
+    retried: set[tuple[str, str]] = set()
+    seq = 0
+    counts: Counter = Counter()
+    bar = tqdm(total=len(todo), unit="nb", desc="grading", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+
+    def fail(task: Task, reason: str) -> None:
+        # As nbgrader does for a failed submission: no autograded notebook (it would be the
+        # half-done copy of the killed run) and so no feedback.
+        shutil.rmtree(root / AUTOGRADED / task.student / task.assignment, ignore_errors=True)
+        with Gradebook(db_url, course_id) as gb:
+            ts = (Path(task.submitted) / "timestamp.txt")
+            stamp = ts.read_text().strip() if ts.exists() else None
+            names = order[task.assignment]
+            gbk.record_failure(gb, task.assignment, task.student, reason,
+                               order=next(iter(names.values()), None), timestamp=stamp or None)
+
+    def finish(task: Task, status: str, seconds: float) -> None:
+        summary.times[(task.student, task.assignment)] = seconds
+        summary.graded_now += 1
+        counts[status] += 1
+        bar.set_postfix_str(f"graded {counts['graded']}, manual {counts['needs_manual']}, "
+                            f"failed {counts['failed']}", refresh=False)
+        bar.update(1)
+
+    try:
+        while queue or any(w.task for w in workers):
+            for w in workers:
+                if w.ready and w.task is None and queue:
+                    seq += 1
+                    w.send(seq, queue.pop(0))
+            live = [w.conn for w in workers if not w.conn.closed]
+            if not live:
+                break
+            for conn in wait(live, timeout=0.5):
+                w = next(x for x in workers if x.conn is conn)
+                try:
+                    kind, got_seq, payload = conn.recv()
+                except (EOFError, OSError):
+                    continue  # the worker died; handled below
+                if kind == "ready":
+                    w.ready = True
+                elif got_seq == w.seq and w.task is not None:
+                    task, w.task = w.task, None
+                    if kind == "done":
+                        finish(task, payload.row[4], payload.seconds)
+                    elif (task.student, task.assignment) not in retried:
+                        retried.add((task.student, task.assignment))
+                        queue.insert(0, task)
+                    else:
+                        fail(task, f"internal grading error ({payload}); see the grading log")
+                        finish(task, "failed", time.monotonic() - w.started)
+            for i, w in enumerate(workers):
+                over = w.task is not None and time.monotonic() - w.started > time_limit
+                if w.conn.closed:
+                    continue
+                if over or not w.proc.is_alive():
+                    task, seconds = w.task, time.monotonic() - w.started
+                    w.kill()
+                    if task is not None:
+                        reason = (f"over the time limit: grading took more than {time_limit:g} s "
+                                  "(an endless loop that ignores interruption, or far too slow code)"
+                                  if over else "the grading process died (out of memory?)")
+                        fail(task, reason)
+                        finish(task, "failed", seconds)
+                    if queue:
+                        workers[i] = _Worker(ctx, w.index, init)
+    except KeyboardInterrupt:
+        for w in workers:
+            w.kill()
+        bar.close()
+        return False
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    for w in workers:
+        if not w.conn.closed:
+            w.stop()
+    bar.close()
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Autograde every submission under submitted/ and write grades.csv.",
+        epilog="Statuses: graded, needs_manual, failed (with the reason in 'detail').")
+    parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    parser.add_argument("--root", type=Path, default=COURSE_ROOT, help="course folder (default: this one)")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")
+    parser.add_argument("--shard", default=None, help="i/n: grade only shard i of n of the students")
+    parser.add_argument("--db-url", default=os.environ.get("COURSE_DB_URL") or None,
+                        help="gradebook URL (default: sqlite:///<root>/gradebook.db, or $COURSE_DB_URL)")
+    parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    parser.add_argument("--student", action="append", default=None,
+                        help="only this student (repeat for more), e.g. with --force to regrade one")
+    parser.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                        help=f"seconds per submission before it fails (default {DEFAULT_TIME_LIMIT:g})")
+    parser.add_argument("--cell-timeout", type=int, default=None,
+                        help="seconds per cell (default: Execute.timeout of nbgrader_config.py)")
+    parser.add_argument("--output", type=Path, default=None, help="CSV to write (default: <root>/grades.csv)")
+    parser.add_argument("--export-only", action="store_true", help="grade nothing; write grades.csv")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="grade even where bubblewrap is missing (students' code then runs with "
+                             "your rights; warned loudly)")
+    args = parser.parse_args(argv)
+    if args.unsandboxed:
+        os.environ["COURSE_GRADING_UNSANDBOXED"] = "1"  # before grade(): the workers inherit it
+    try:
+        summary = grade(args.root, args.assignments or None, jobs=args.jobs,
+                        shard=parse_shard(args.shard), db_url=args.db_url, force=args.force,
+                        cell_timeout=args.cell_timeout, time_limit=args.time_limit, output=args.output,
+                        progress=not args.no_progress, export_only=args.export_only,
+                        students=args.student)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # e.g. release.ReleaseError: nbgrader cannot read an assignment
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.describe())
+    return 130 if summary.interrupted else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

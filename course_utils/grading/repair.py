@@ -1,0 +1,196 @@
+"""Reading a submitted notebook and repairing the damage a student can do to its nbgrader metadata.
+
+nbgrader fails a whole submission when a cell's ``grade_id`` was edited ("the
+nbgrader metadata may be corrupted"), when a locked cell was both edited and
+unlocked ("Inconsistent checksums"), or when two cells carry the same id. Here
+the submission is compared with the student version it was made from (the
+release) and every nbgrader cell is given back its release metadata:
+
+- a cell whose id is unknown is matched to the release cell it came from, by
+  its locked content (a test cell the student did not change) or, failing that,
+  by its position (the only release cell of the same kind missing between its
+  matched neighbours); a cell that matches nothing fails the submission;
+- a second cell with an id already seen is kept as an ordinary cell;
+- the release metadata (locked, points, solution/grade, checksum) is restored on
+  every matched cell, so nbgrader's ``OverwriteCells`` then restores the locked
+  sources from the gradebook as usual;
+- a deleted answer cell is put back as in the release (it then fails its tests).
+  Deleted test cells are left to nbgrader's ``OverwriteCells.add_missing_cells``,
+  which puts them back and grades them.
+
+Cells the student added stay where they are and run. The submitted file itself
+is never written: the repaired notebook goes to a staging folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+import nbformat
+from nbformat import NotebookNode
+from nbgrader import utils
+
+
+class Unrepairable(Exception):
+    """The submission cannot be graded; the message says why, for an instructor."""
+
+
+@dataclass
+class Repaired:
+    nb: NotebookNode
+    notes: list[str] = field(default_factory=list)
+    """What was repaired, one short sentence each (shown in grades.csv and the gradebook)."""
+
+
+def parse(data: bytes, name: str) -> NotebookNode:
+    """The notebook in ``data``, or :class:`Unrepairable` saying in words what the file is."""
+    text = data.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise Unrepairable(f"not a notebook: {name} is empty")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if text.lstrip().startswith("{"):
+            raise Unrepairable(
+                f"invalid JSON: {name} is damaged (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                "ask the student for an intact copy") from None
+        start = text.strip().splitlines()[0][:40]
+        raise Unrepairable(f"not a notebook: {name} is not JSON (it starts with {start!r})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list) or "nbformat" not in raw:
+        raise Unrepairable(f"not a notebook: {name} is JSON but not in Jupyter's notebook format")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validator.normalize(nb)
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001  (nbformat raises several kinds)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Unrepairable(f"not a valid notebook: {name}: {first[:200]}") from None
+    return nb
+
+
+def _grade_id(cell: NotebookNode) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    if not isinstance(meta, dict):
+        return None
+    gid = meta.get("grade_id")
+    return gid if isinstance(gid, str) and gid else None
+
+
+def _has_nbgrader(cell: NotebookNode) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return isinstance(meta, dict) and bool(
+        meta.get("grade") or meta.get("solution") or meta.get("locked") or meta.get("task")
+        or "grade_id" in meta)
+
+
+def _kind(cell: NotebookNode) -> tuple:
+    meta = cell.metadata.get("nbgrader", {})
+    return (cell.cell_type, bool(meta.get("grade")), bool(meta.get("solution")))
+
+
+def _describe(index: int, cell: NotebookNode) -> str:
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return f"cell {index + 1} ({first[:50]!r})" if first else f"cell {index + 1}"
+
+
+def repair(nb: NotebookNode, release: NotebookNode, name: str) -> Repaired:
+    """Give every nbgrader cell of ``nb`` its release metadata back (see the module docstring)."""
+    nb = copy.deepcopy(nb)
+    notes: list[str] = []
+    release_cells = [(i, c, _grade_id(c)) for i, c in enumerate(release.cells) if _grade_id(c)]
+    by_id = {gid: (i, c) for i, c, gid in release_cells}
+    order = {gid: pos for pos, (_, _, gid) in enumerate(release_cells)}
+
+    if "kernelspec" not in nb.metadata and "kernelspec" in release.metadata:
+        nb.metadata["kernelspec"] = copy.deepcopy(release.metadata["kernelspec"])
+        notes.append(f"{name}: the kernel metadata was missing and was put back")
+
+    # 1. Cells with a known id (first occurrence) are matched; later copies become ordinary cells.
+    matched: dict[int, str] = {}
+    unknown: list[int] = []
+    for index, cell in enumerate(nb.cells):
+        if not _has_nbgrader(cell):
+            continue
+        gid = _grade_id(cell)
+        if gid in by_id and gid not in matched.values():
+            matched[index] = gid
+        elif gid in by_id:
+            del cell.metadata["nbgrader"]
+            notes.append(f"{name}: {_describe(index, cell)} is a copy of the graded cell {gid!r} "
+                         "and was run as an ordinary cell")
+        else:
+            unknown.append(index)
+
+    # 2. Cells with an unknown id: match by locked content, then by position.
+    for index in unknown:
+        cell = nb.cells[index]
+        missing = [gid for _, _, gid in release_cells if gid not in matched.values()]
+        same_content = [gid for gid in missing
+                        if by_id[gid][1].metadata.nbgrader.get("locked")
+                        and by_id[gid][1].source.strip() == cell.source.strip()]
+        before = [order[g] for i, g in matched.items() if i < index]
+        after = [order[g] for i, g in matched.items() if i > index]
+        low, high = max(before, default=-1), min(after, default=len(release_cells))
+        in_place = [gid for gid in missing if low < order[gid] < high
+                    and _kind(by_id[gid][1]) == _kind(cell)]
+        choice = same_content if len(same_content) == 1 else [g for g in same_content if g in in_place]
+        if len(choice) != 1:
+            choice = in_place if len(in_place) == 1 else []
+        if len(choice) != 1:
+            old = _grade_id(cell)
+            what = f"the grade id {old!r}, which the assignment does not have" if old else "no grade id"
+            raise Unrepairable(
+                f"metadata damaged beyond repair: {name} {_describe(index, cell)} carries {what}, "
+                "and it matches no single cell of the student version")
+        matched[index] = choice[0]
+        notes.append(f"{name}: the edited grade id {_grade_id(cell)!r} of {_describe(index, cell)} "
+                     f"was set back to {choice[0]!r}")
+
+    # 3. Restore the release metadata of every matched cell.
+    for index, gid in matched.items():
+        cell, original = nb.cells[index], by_id[gid][1]
+        theirs = {k: v for k, v in cell.metadata.get("nbgrader", {}).items() if k != "grade_id"}
+        ours = {k: v for k, v in original.metadata.nbgrader.items() if k != "grade_id"}
+        if theirs != ours and _grade_id(cell) == gid:
+            notes.append(f"{name}: the nbgrader metadata of {gid!r} was edited and was restored")
+        cell.metadata["nbgrader"] = copy.deepcopy(original.metadata.nbgrader)
+        for key in ("editable", "deletable"):
+            if key in original.metadata:
+                cell.metadata[key] = original.metadata[key]
+            else:
+                cell.metadata.pop(key, None)
+        if original.metadata.nbgrader.get("locked") and cell.source != original.source \
+                and cell.cell_type == original.cell_type:
+            notes.append(f"{name}: the edited locked cell {gid!r} was restored")
+
+    # 4. Deleted answer cells go back just before the next graded cell (their test cell). (Deleted test cells are
+    #    put back by nbgrader's OverwriteCells.add_missing_cells; it cannot place a test cell
+    #    whose answer cell is missing too, so answer cells are restored here first.)
+    present = set(matched.values())
+    for pos, (_, original, gid) in enumerate(release_cells):
+        if gid in present:
+            continue
+        if utils.is_grade(original):
+            notes.append(f"{name}: the deleted cell {gid!r} was put back")
+            continue
+        ids = _ids(nb)
+        following = [i for i, g in enumerate(ids) if g is not None and order.get(g, -1) > pos]
+        previous = [i for i, g in enumerate(ids) if g is not None and order.get(g, -1) < pos]
+        at = min(following) if following else (max(previous) + 1 if previous else len(nb.cells))
+        nb.cells.insert(at, copy.deepcopy(original))
+        present.add(gid)
+        notes.append(f"{name}: the deleted answer cell {gid!r} was put back as in the student version")
+    return Repaired(nb, notes)
+
+
+def _ids(nb: NotebookNode) -> list[str | None]:
+    return [_grade_id(c) if _has_nbgrader(c) else None for c in nb.cells]
+
+
+def looks_like(nb: NotebookNode, release: NotebookNode) -> bool:
+    """Whether ``nb`` is a copy of ``release`` (most of the release's grade ids are in it)."""
+    ours = {g for g in map(_grade_id, release.cells) if g}
+    theirs = {g for g in map(_grade_id, nb.cells) if g}
+    return bool(ours) and len(ours & theirs) * 2 >= len(ours)

@@ -1,0 +1,389 @@
+"""Grading a whole class (``make grade``, ``make feedback``) on a synthetic class of 01_probability.
+
+One class is built from the real student version, with every kind of submission
+an instructor meets. It is graded once by a run that is killed half-way, then by
+the run that finishes the job, then once more; feedback is generated from it.
+Each submission must end with its expected score and status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from course_utils.grading import feedback, grade
+from course_utils.grading import gradebook as gbk
+from course_utils.grading import synthetic as syn
+from course_utils.grading.course import COURSE_ROOT
+from course_utils.grading.fidelity import load_answers
+from course_utils.grading.repair import Unrepairable, parse, repair
+
+A = "01_probability"
+CELL_TIMEOUT = 10  # seconds per cell for this class only (the course uses 60)
+TIME_LIMIT = 50  # seconds per submission for this class only
+AUTO, MAX = 18, 22  # automatic points of 01_probability, and with the two written answers
+
+slow = [pytest.mark.notebook, pytest.mark.xdist_group("grading")]
+
+# student -> (status, score or None, words the detail must contain)
+EXPECTED = {
+    "added_cells": ("graded", AUTO, ""),
+    "blank": ("graded", 0, ""),
+    "correct": ("needs_manual", AUTO, "2 answers to grade by hand (4 points)"),
+    "deleted_test": ("graded", AUTO, "the deleted cell 'total_probability_test' was put back"),
+    "edited_grade_id": ("graded", AUTO, "set back to 'interval_probability_test'"),
+    "edited_locked": ("graded", AUTO - 1, "'bayes_posterior_test' was restored"),
+    "infinite_loop": ("graded", AUTO - 2, "'total_probability_test') was stopped at the time limit"),
+    "invalid_json": ("failed", None, "invalid JSON"),
+    "missing_notebook": ("failed", None, "missing notebook: the submission has no probability.ipynb"),
+    "not_a_notebook": ("failed", None, "not a notebook"),
+    "os_exit": ("failed", None, "kernel died at cell 19 (answer cell 'sample_categorical')"),
+    "partial": ("graded", 7, ""),
+    "stubborn_loop": ("failed", None, "over the time limit: cell 4 (answer cell 'first_letter_distribution')"),
+    "warning": ("graded", AUTO, ""),
+    "wrong_name": ("graded", AUTO, "probability-Copy1.ipynb was graded as probability.ipynb"),
+}
+
+
+def build_class(course: Path) -> None:
+    """One submission per entry of EXPECTED, made from the real student version."""
+    release, source, name = syn.versions(course, A)
+    nb_name = f"{name}.ipynb"
+    answers = {a.why: a for a in load_answers(A)}
+    solved = syn.solved(release, source)
+
+    def submit(student, content, filename=nb_name):
+        syn.submit(course, student, A, content, filename)
+
+    def answer(nb, why):
+        a = answers[why]
+        return syn.with_answer(nb, a.exercise, a.code, release)
+
+    submit("correct", syn.solved(release, source, written=True))
+    submit("blank", release)
+    partial = syn.solved(release, source, only={"first_letter_distribution", "total_probability",
+                                                 "interval_probability", "first_two_joint"})
+    submit("partial", answer(partial, "zero rows become nan (0 / 0)"))  # visible passes, hidden fails
+
+    nb = nbformat.from_dict(solved)
+    del nb.cells[syn.cell_index(nb, "total_probability_test")]
+    submit("deleted_test", nb)
+
+    nb = nbformat.from_dict(solved)
+    nb.cells[syn.cell_index(nb, "interval_probability_test")].metadata.nbgrader["grade_id"] = "my_tests"
+    submit("edited_grade_id", nb)
+
+    nb = answer(solved, "forgets to normalise")  # a wrong bayes_posterior...
+    test = nb.cells[syn.cell_index(nb, "bayes_posterior_test")]
+    test.source = "pass  # my code is right"  # ...whose test the student emptied and unlocked
+    test.metadata.nbgrader["locked"] = False
+    test.metadata.pop("editable", None)
+    submit("edited_locked", nb)
+
+    submit("infinite_loop", syn.with_answer(solved, "total_probability", "while True:\n    pass", release))
+
+    nb = nbformat.from_dict(solved)
+    nb.cells[syn.cell_index(nb, "sample_categorical")].source += "\nimport os\nos._exit(1)\n"
+    submit("os_exit", nb)
+
+    nb = nbformat.from_dict(solved)
+    nb.cells[syn.cell_index(nb, "first_letter_distribution")].source += (
+        "\nimport time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
+        "    except KeyboardInterrupt:\n        pass\n")
+    submit("stubborn_loop", nb)
+
+    submit("warning", answer(solved, "divides first and zeroes the nan rows after, printing numpy's "
+                                     "RuntimeWarning to stderr"))
+
+    nb = nbformat.from_dict(solved)
+    at = syn.cell_index(nb, "first_letter_distribution_test") + 1
+    nb.cells.insert(at, nbformat.v4.new_code_cell('print("my own check:", first_letter_distribution(["ab"])[0])'))
+    nb.cells.insert(at, nbformat.v4.new_markdown_cell("My notes."))
+    submit("added_cells", nb)
+
+    submit("wrong_name", solved, "probability-Copy1.ipynb")
+    raw = nbformat.writes(solved).encode()
+    submit("invalid_json", raw[: len(raw) // 2])
+    submit("not_a_notebook", b"def first_letter_distribution(names):\n    return None\n")
+    syn.submit(course, "missing_notebook", A, None, nb_name)
+    (course / "submitted" / "missing_notebook" / A / "answers.txt").write_text("see attached")
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@dataclass
+class Graded:
+    course: Path
+    submitted_before: dict[str, str]
+    finished_at_kill: dict[str, float]
+    """student -> mtime of the autograded notebook, for those graded before the kill."""
+    resumed: grade.Summary
+    csv_after_resume: bytes
+    again: grade.Summary
+    csv_again: bytes
+    feedback: dict
+
+    def rows(self) -> dict[str, dict[str, str]]:
+        return {r["student_id"]: r for r in gbk.read_csv(self.course / "grades.csv")}
+
+
+def _finished(course: Path) -> set[str]:
+    """Students whose grading is finished, read from the gradebook while a run is going on."""
+    if not (course / "autograded" / ".logs").is_dir():  # not started: leave the gradebook alone
+        return set()
+    try:
+        rows = gbk.export(grade.default_db_url(course), "bigram-course", pending=lambda s, a: True)
+    except Exception:  # noqa: BLE001  (the gradebook is being written)
+        return set()
+    return {r.student_id for r in rows if r.detail != gbk.UNFINISHED}
+
+
+@pytest.fixture(scope="module")
+def graded(names_file, tmp_path_factory) -> Graded:
+    course = syn.make_course(tmp_path_factory.mktemp("class"), [A])
+    build_class(course)
+    before = _hashes(course / "submitted")
+    options = ["--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT), "--jobs", "2"]
+
+    # 1. A run killed (with its workers) once a few submissions are finished.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
+         *options], cwd=COURSE_ROOT, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    finished: set[str] = set()
+    try:
+        while len(finished) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            finished = _finished(course)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert 0 < len(finished) < len(EXPECTED), f"the kill came too late or too early: {finished}"
+    nb_path = lambda s: course / "autograded" / s / A / "probability.ipynb"  # noqa: E731
+    at_kill = {s: nb_path(s).stat().st_mtime for s in finished if nb_path(s).exists()}
+
+    # 2. The same command again finishes the job; 3. and once more changes nothing.
+    kwargs = dict(jobs=2, cell_timeout=CELL_TIMEOUT, time_limit=TIME_LIMIT, progress=False)
+    resumed = grade.grade(course, **kwargs)
+    csv1 = (course / "grades.csv").read_bytes()
+    again = grade.grade(course, **kwargs)
+    csv2 = (course / "grades.csv").read_bytes()
+    done = feedback.generate(course, progress=False)
+    return Graded(course, before, at_kill, resumed, csv1, again, csv2, done)
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_each_submission_ends_with_its_score_and_status(graded, student):
+    status, score, words = EXPECTED[student]
+    row = graded.rows()[student]
+    assert (row["status"], row["max_score"]) == (status, f"{MAX}"), row
+    assert row["score"] == ("" if score is None else f"{score:g}"), row
+    assert words in row["detail"], row
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_grades_csv_has_one_row_per_submission_and_no_failed_zero(graded):
+    rows = gbk.read_csv(graded.course / "grades.csv")
+    assert [r["student_id"] for r in rows] == sorted(EXPECTED)
+    assert list(rows[0]) == list(gbk.COLUMNS)
+    for r in rows:
+        assert r["status"] in gbk.STATUSES
+        if r["status"] == "failed":
+            assert r["score"] == "" and r["detail"], r
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_submitted_files_are_never_modified(graded):
+    assert _hashes(graded.course / "submitted") == graded.submitted_before
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_killed_run_resumes_without_regrading_what_was_finished(graded):
+    assert graded.resumed.skipped >= len(graded.finished_at_kill)
+    assert graded.resumed.graded_now == len(EXPECTED) - graded.resumed.skipped
+    for student, mtime in graded.finished_at_kill.items():
+        path = graded.course / "autograded" / student / A / "probability.ipynb"
+        assert path.stat().st_mtime == mtime, f"{student} was graded again"
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_second_run_grades_nothing_and_writes_the_same_csv(graded):
+    assert graded.again.graded_now == 0 and graded.again.skipped == len(EXPECTED)
+    assert graded.csv_again == graded.csv_after_resume
+    counts = graded.again.counts()
+    assert counts == {"graded": 9, "needs_manual": 1, "failed": 5}
+    assert "slowest" not in graded.again.describe()
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_the_gradebook_alone_gives_the_same_export(graded, tmp_path):
+    out = tmp_path / "export.csv"
+    grade.grade(graded.course, export_only=True, output=out, progress=False)
+    assert out.read_bytes() == graded.csv_after_resume
+    with Gradebook(grade.default_db_url(graded.course), "bigram-course") as gb:
+        sub = gb.find_submission(A, "os_exit")
+        assert all(nb.flagged for nb in sub.notebooks)  # the formgrader shows it flagged
+        comments = [c.auto_comment for nb in sub.notebooks for c in nb.comments if c.auto_comment]
+        assert any(c.startswith(gbk.FAILED + "kernel died") for c in comments)
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_added_cells_are_kept_and_run(graded):
+    nb = nbformat.read(graded.course / "autograded" / "added_cells" / A / "probability.ipynb", 4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" and "my own check" in c.source
+               for o in c.outputs]
+    assert any("my own check: 1.0" in o.get("text", "") for o in outputs)
+
+
+def _secret_lines() -> set[str]:
+    """Hidden test lines of the source that appear nowhere else in the notebook."""
+    source = nbformat.read(COURSE_ROOT / "solutions" / A / "probability.ipynb", 4)
+    secret, public = set(), set()
+    for cell in source.cells:
+        lines = cell.source.splitlines()
+        regions = feedback.hidden_regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        hidden = {n for first, last, _ in regions for n in range(first, last + 1)}
+        for n, line in enumerate(lines, start=1):
+            text = " ".join(line.split())
+            if n in hidden and not text.startswith(("# checks:", "### ")):
+                secret.add(text)
+            else:
+                public.add(text)
+    return {s for s in secret - public if len(s) > 8}
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_feedback_never_shows_hidden_tests(graded):
+    secret = _secret_lines()
+    assert len(secret) > 40
+    written = sorted(graded.feedback["written"])
+    assert written == sorted(f"{s}/{A}" for s, e in EXPECTED.items() if e[0] != "failed")
+    for item in written:
+        page = (graded.course / "feedback" / item / "probability.html").read_text()
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+        leaked = sorted(s for s in secret if s in text)
+        assert leaked == [], f"feedback of {item} shows hidden test lines: {leaked[:3]}"
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_a_failing_hidden_test_names_its_exercise_and_what_it_checks(graded):
+    page = (graded.course / "feedback" / "partial" / A / "probability.html").read_text()
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+    assert ("A hidden test of conditional_from_joint failed. It checks: a table with an all-zero "
+            "row, a 3 x 3 table and P(second = 'u' | first = 'q') on the names.") in text
+    assert "nan" not in text.split("A hidden test of conditional_from_joint failed")[1][:300]
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
+def test_a_submission_over_the_time_limit_fails_and_its_kernel_is_stopped(names_file, tmp_path):
+    import psutil
+
+    course = syn.make_course(tmp_path, [A])
+    release, source, name = syn.versions(course, A)
+    syn.submit(course, "slow", A, syn.solved(release, source), f"{name}.ipynb")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    summary = grade.grade(course, jobs=1, time_limit=3, progress=False)
+    (row,) = summary.rows
+    assert (row.status, row.score) == ("failed", None)
+    assert row.detail.startswith("over the time limit: grading took more than 3 s")
+    assert summary.times[("slow", A)] < 30
+    time.sleep(1)
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    assert left == []
+
+
+# ------------------------------------------------------------------ fast checks, no kernel
+
+@pytest.fixture(scope="module")
+def release_nb(tmp_path_factory):
+    course = syn.make_course(tmp_path_factory.mktemp("repair"), [A])
+    release, source, _ = syn.versions(course, A)
+    return release
+
+
+def test_parse_says_what_the_file_is():
+    for data, words in [(b"", "empty"), (b'{"cells": [', "invalid JSON"),
+                        (b"print('hi')", "not JSON"), (b'{"a": 1}', "not in Jupyter's notebook format")]:
+        with pytest.raises(Unrepairable, match=words):
+            parse(data, "probability.ipynb")
+
+
+def test_repair_matches_an_edited_id_by_locked_content(release_nb):
+    nb = nbformat.from_dict(release_nb)
+    i = syn.cell_index(nb, "gaussian_mle_test")
+    nb.cells[i].metadata.nbgrader["grade_id"] = "whatever"
+    fixed = repair(nb, release_nb, "probability.ipynb")
+    assert fixed.nb.cells[i].metadata.nbgrader == release_nb.cells[i].metadata.nbgrader
+    assert any("set back to 'gaussian_mle_test'" in n for n in fixed.notes)
+
+
+def test_repair_matches_an_edited_answer_id_by_position(release_nb):
+    nb = nbformat.from_dict(release_nb)
+    i = syn.cell_index(nb, "gaussian_mle")
+    nb.cells[i].metadata.nbgrader["grade_id"] = "my_mle"
+    nb.cells[i].source = "def gaussian_mle(x):\n    return 0, 1\n"
+    fixed = repair(nb, release_nb, "probability.ipynb")
+    assert fixed.nb.cells[i].metadata.nbgrader["grade_id"] == "gaussian_mle"
+    assert fixed.nb.cells[i].source.startswith("def gaussian_mle(x)")  # the answer is kept
+
+
+def test_repair_fails_when_an_unknown_cell_matches_nothing(release_nb):
+    nb = nbformat.from_dict(release_nb)
+    nb.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+        "grade": True, "grade_id": "bonus", "locked": False, "points": 5, "solution": False}}))
+    with pytest.raises(Unrepairable, match="metadata damaged beyond repair.*'bonus'"):
+        repair(nb, release_nb, "probability.ipynb")
+
+
+def test_repair_keeps_a_copied_graded_cell_as_an_ordinary_cell(release_nb):
+    nb = nbformat.from_dict(release_nb)
+    i = syn.cell_index(nb, "sum_log_probs_test")
+    nb.cells.append(nbformat.from_dict(nb.cells[i]))
+    fixed = repair(nb, release_nb, "probability.ipynb")
+    assert "nbgrader" not in fixed.nb.cells[-1].metadata
+    assert len(fixed.nb.cells) == len(release_nb.cells) + 1
+
+
+def test_repair_puts_back_a_deleted_answer_cell(release_nb):
+    nb = nbformat.from_dict(release_nb)
+    i = syn.cell_index(nb, "running_frequency")
+    del nb.cells[i]
+    fixed = repair(nb, release_nb, "probability.ipynb")
+    assert fixed.nb.cells[i].source == release_nb.cells[i].source
+
+
+def test_shards_split_the_students_deterministically():
+    students = [f"s{i:03d}" for i in range(200)]
+    shards = [{s for s in students if grade.in_shard(s, (i, 3))} for i in (1, 2, 3)]
+    assert set().union(*shards) == set(students) and sum(map(len, shards)) == len(students)
+    assert all(40 < len(s) < 90 for s in shards)
+    assert grade.parse_shard("2/3") == (2, 3)
+    with pytest.raises(ValueError):
+        grade.parse_shard("4/3")

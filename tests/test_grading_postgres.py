@@ -1,0 +1,107 @@
+"""Two machines' worth of grading into one PostgreSQL gradebook: ``--shard 1/2`` and ``--shard 2/2``.
+
+Starts a throw-away PostgreSQL server (Debian's ``postgresql`` package; the test
+is skipped, saying so, when it is not installed), runs both shards at once on
+one synthetic class of 01_probability, and checks that the export holds every
+student exactly once with the right score.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading import gradebook as gbk
+from course_utils.grading import synthetic as syn
+from course_utils.grading.course import COURSE_ROOT
+
+A = "01_probability"
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("grading")]
+
+# student -> (status, score): each solves the first k exercises, so every score differs
+CLASS = {"p1": ({"first_letter_distribution"}, 2),
+         "p2": ({"first_letter_distribution", "total_probability"}, 4),
+         "p3": ({"first_letter_distribution", "total_probability", "interval_probability"}, 5),
+         "p4": (set(), 0)}
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql); "
+                    "CI installs it so that this test runs there")
+    psycopg2 = pytest.importorskip(
+        "psycopg2", reason="the PostgreSQL driver is missing: pip install psycopg2-binary")
+    base = Path(tempfile.mkdtemp(prefix="pg-gradebook-", dir="/tmp"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        import pwd
+        user = pwd.getpwnam("postgres")
+        for path in (base, sock):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "grader", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(base / "server.log"), "-w", "-o",
+                    f"-k {sock} -h '' -p {port} -c max_connections=50", "start"],
+                   check=True, capture_output=True)
+    try:
+        conn = psycopg2.connect(dbname="postgres", user="grader", host=str(sock), port=port)
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE gradebook")
+        conn.close()
+        yield f"postgresql+psycopg2://grader@/gradebook?host={sock}&port={port}"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_shards_at_once_fill_one_postgres_gradebook(names_file, postgres_url, tmp_path):
+    course = syn.make_course(tmp_path / "course", [A])
+    release, source, name = syn.versions(course, A)
+    for student, (solved, _) in CLASS.items():
+        syn.submit(course, student, A, syn.solved(release, source, only=solved), f"{name}.ipynb")
+    syn.submit(course, "p5", A, b'{"cells": [', f"{name}.ipynb")
+
+    command = [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course),
+               "--db-url", postgres_url, "--jobs", "1", "--no-progress"]
+    shards = [subprocess.Popen([*command, "--shard", f"{i}/2", "--output", str(tmp_path / f"{i}.csv")],
+                               cwd=COURSE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True) for i in (1, 2)]
+    outputs = [p.communicate(timeout=300)[0] for p in shards]
+    assert [p.returncode for p in shards] == [0, 0], outputs
+    # Each shard graded its own students; together, all of them.
+    counts = [int(re.search(r"(\d+) submissions?:", out).group(1)) for out in outputs]
+    assert sum(counts) == len(CLASS) + 1 and all(counts), outputs
+
+    export = tmp_path / "all.csv"
+    subprocess.run([*command, "--export-only", "--output", str(export)], cwd=COURSE_ROOT, check=True,
+                   capture_output=True)
+    rows = gbk.read_csv(export)
+    assert sorted(r["student_id"] for r in rows) == sorted([*CLASS, "p5"])  # each exactly once
+    got = {r["student_id"]: (r["status"], r["score"]) for r in rows}
+    expected = {s: ("graded", f"{score:g}") for s, (_, score) in CLASS.items()}
+    expected["p5"] = ("failed", "")
+    assert got == expected
+    assert all(nbformat.read(course / "autograded" / s / A / f"{name}.ipynb", 4) for s in CLASS)
