@@ -71,3 +71,17 @@ def test_secret_lines_are_found_in_a_small_notebook():
     secret, public = secret_and_public_lines(nb)
     assert secret == {"y = x * 42", "assert f(2) == 84"}
     assert "return y" in public and "assert f(1) == 42" in public
+
+
+@per_assignment("release")
+def test_every_hidden_block_says_what_it_checks(assignment):
+    """Feedback shows a failing hidden test's `# checks:` line instead of its code."""
+    missing = []
+    for path in source_notebooks(assignment):
+        for cell in nbtools.read(path).cells:
+            lines = [line.strip() for line in cell.source.splitlines()]
+            for i, line in enumerate(lines):
+                if line == "### BEGIN HIDDEN TESTS" and not (
+                        i + 1 < len(lines) and lines[i + 1].startswith("# checks: ")):
+                    missing.append(cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id")))
+    assert missing == [], "hidden blocks without a `# checks:` line right after BEGIN"
