@@ -23,8 +23,9 @@ import nbformat
 import pytest
 
 from course_utils import nbtools, studentlab
-from course_utils.grading.course import COURSE_ROOT, SOURCE_DIR
+from course_utils.grading.course import COURSE_ROOT, source_notebooks
 from course_utils.grading.dist import NAME, build
+from course_utils.grading.synthetic import solved
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("COURSE_TEST_ARTIFACTS", COURSE_ROOT / "tests" / "artifacts")) / "browser"
@@ -38,17 +39,10 @@ pytestmark = [
 ]
 
 
-def _solve(path: Path, assignment: str, grade_ids: set[str] | None) -> None:
+def _solve(path: Path, assignment: str, only: set[str] | None) -> None:
     """Fill the student's copy with the instructor's answers (all, or the named exercises)."""
-    (source,) = (COURSE_ROOT / SOURCE_DIR / assignment).glob("*.ipynb")
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in nbtools.read(source).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    nb = nbtools.read(path)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and grade_id in answers and (grade_ids is None or grade_id in grade_ids):
-            cell.source = answers[grade_id]
-    nbformat.write(nb, str(path))
+    (source,) = source_notebooks(assignment)
+    nbformat.write(solved(nbtools.read(path), nbtools.read(source), only=only), str(path))
 
 
 def _free_port() -> int:

@@ -14,8 +14,9 @@ import nbformat
 import pytest
 
 from course_utils import nbtools
-from course_utils.grading.course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR
+from course_utils.grading.course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, source_notebooks
 from course_utils.grading.dist import NAME, STUDENT_MODULES, build
+from course_utils.grading.synthetic import solved
 
 from .leaks import course_secrets, lines_of, pairs_of, secret_pairs
 
@@ -85,13 +86,9 @@ def test_installs_in_a_fresh_venv_and_checks_the_notebooks(dist, names_file, tmp
 
     # The student fills in one exercise of 01 correctly.
     path = course / "notebooks" / "01_probability" / "probability.ipynb"
-    nb = nbtools.read(path)
-    solution = nbtools.read(COURSE_ROOT / "solutions" / "01_probability" / "probability.ipynb")
-    answer = next(c.source for c in solution.cells
-                  if c.metadata.get("nbgrader", {}).get("grade_id") == "first_letter_distribution")
-    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
-         == "first_letter_distribution").source = answer
-    nbformat.write(nb, str(path))
+    (source,) = source_notebooks("01_probability")
+    nbformat.write(solved(nbtools.read(path), nbtools.read(source), only={"first_letter_distribution"}),
+                   str(path))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from course_utils import nbtools
 from course_utils.grading.course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, source_notebooks
+from course_utils.grading.feedback import hidden_regions
 from course_utils.grading.release import generate
 
 from .conftest import ASSIGNMENTS, per_assignment
@@ -79,9 +80,7 @@ def test_every_hidden_block_says_what_it_checks(assignment):
     missing = []
     for path in source_notebooks(assignment):
         for cell in nbtools.read(path).cells:
-            lines = [line.strip() for line in cell.source.splitlines()]
-            for i, line in enumerate(lines):
-                if line == "### BEGIN HIDDEN TESTS" and not (
-                        i + 1 < len(lines) and lines[i + 1].startswith("# checks: ")):
-                    missing.append(cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id")))
+            regions = hidden_regions(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+            missing += [cell.metadata.get("nbgrader", {}).get("grade_id", cell.get("id"))
+                        for _, _, what in regions if not what]
     assert missing == [], "hidden blocks without a `# checks:` line right after BEGIN"

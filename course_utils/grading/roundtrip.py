@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 
 from .. import nbtools
-from .course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, load_config, source_notebooks
+from .course import COURSE_ROOT, RELEASE_DIR, load_config, source_notebooks
+from .synthetic import make_course, solved
 
 SOLVED, BLANK = "solved", "blank"
 
@@ -46,22 +45,9 @@ class RoundTrip:
         return sorted((self.course / "autograded" / student / self.assignment).glob("*.ipynb"))
 
 
-def solved_submission(release_nb, source_nb):
-    """The student version with every answer cell replaced by the instructor's answer."""
-    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in source_nb.cells if utils.is_solution(c)}
-    filled = nbformat.from_dict(release_nb)
-    for cell in filled.cells:
-        if utils.is_solution(cell):
-            cell.source = answers[cell.metadata.nbgrader["grade_id"]]
-    return filled
-
-
 def run(assignment: str, workdir: Path, root: Path = COURSE_ROOT) -> RoundTrip:
     """Generate, submit (solved and blank), autograde and export one assignment inside ``workdir``."""
-    course = Path(workdir).resolve()
-    course.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(root) / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copytree(Path(root) / SOURCE_DIR / assignment, course / SOURCE_DIR / assignment)
+    course = make_course(workdir, [assignment], root)
     api = NbGraderAPI(config=load_config(course))
     _ok(api.generate_assignment(assignment), f"generate_assignment {assignment}")
 
@@ -70,7 +56,7 @@ def run(assignment: str, workdir: Path, root: Path = COURSE_ROOT) -> RoundTrip:
         source_nb = nbtools.read(source_path)
         release_nb = nbtools.read(course / RELEASE_DIR / assignment / source_path.name)
         max_auto += nbtools.autograded_points(source_nb)
-        for student, nb in ((SOLVED, solved_submission(release_nb, source_nb)), (BLANK, release_nb)):
+        for student, nb in ((SOLVED, solved(release_nb, source_nb, written=True)), (BLANK, release_nb)):
             dest = course / "submitted" / student / assignment / source_path.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(dest))
