@@ -4,37 +4,61 @@ Each check turns the student's answer into plain numbers first (lists, tuples,
 NumPy arrays, torch tensors and Python scalars are all fine), then compares it
 with tolerances, and fails with one readable line: what was checked, what was
 expected, what came back, and a hint where a typical mistake is known.
+
+The checks cannot be talked into passing by what a student defines: answers are
+converted to plain values (a float64 ``numpy.ndarray``, a ``float``, an exact
+``str``) before anything is compared, so an object whose ``==`` is always true,
+an ndarray subclass or a tensor subclass with its own comparison gets no say;
+``check`` accepts only a real ``True``/``False``; and the functions the checks
+compute with are bound here when the module is imported (before any student
+code runs), so replacing ``np.allclose`` or the builtin ``isinstance`` later
+changes nothing here. The grading command also flags such replacements
+(:mod:`course_utils.grading.integrity`).
 """
 
 from __future__ import annotations
 
-import math
+# Bound in this module so that a notebook replacing them in `builtins` later does not reach here.
+from builtins import abs, bool, float, int, isinstance, len, list, repr, str, tuple, type, zip  # noqa: A004, UP029
 from collections.abc import Sequence
+from math import isfinite
 from typing import Any
 
 import numpy as np
+from numpy import allclose as _allclose
+from numpy import array2string as _array2string
+from numpy import asarray as _asarray
+from numpy import isfinite as _isfinite
+from numpy import isnan as _isnan
+from numpy import nanargmax as _nanargmax
+from numpy import unravel_index as _unravel_index
 
-__all__ = ["as_array", "check", "check_close", "check_equal", "check_shape"]
+__all__ = ["as_array", "as_float", "as_text", "check", "check_close", "check_equal", "check_shape"]
+_ndarray, _float64, _bool_ = np.ndarray, np.float64, np.bool_
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        if value.ndim == 0:
-            return _fmt(value.item())
-        return np.array2string(value, precision=4, threshold=12, max_line_width=1000)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return repr(value)
+    try:
+        if isinstance(value, _ndarray):
+            value = _asarray(value)  # a subclass would format itself
+            if value.ndim == 0:
+                return _fmt(value.item())
+            return _array2string(value, precision=4, threshold=12, max_line_width=1000)
+        if isinstance(value, float):
+            return f"{value:.6g}"
+        return str.__str__(repr(value))
+    except Exception:  # noqa: BLE001  (an answer whose repr fails still gets a message)
+        return f"<{type(value).__name__}>"
 
 
 def _fail(what: str, expected: Any, got: Any, hint: str | None) -> None:
     message = f"{what}: expected {_fmt(expected)}, got {_fmt(got)}"
     try:
-        diff = np.abs(np.asarray(got, dtype=float) - np.asarray(expected, dtype=float))
-        if diff.size > 1 and np.isfinite(diff).any():
-            index = np.unravel_index(np.nanargmax(diff), diff.shape)
+        diff = abs(_asarray(got, dtype=_float64) - _asarray(expected, dtype=_float64))
+        if diff.size > 1 and _isfinite(diff).any():
+            index = _unravel_index(_nanargmax(diff), diff.shape)
             message += f" (largest difference {diff[index]:.3g} at index {tuple(int(i) for i in index)})"
-        elif diff.size == 1 and 0 < float(diff.max()) < 1e-3 * (1 + abs(float(np.max(expected)))):
+        elif diff.size == 1 and 0 < float(diff.max()) < 1e-3 * (1 + float(abs(_asarray(expected, dtype=_float64)).max())):
             message += f" (off by {float(diff.max()):.3g})"
     except (TypeError, ValueError):
         pass
@@ -45,24 +69,52 @@ def _fail(what: str, expected: Any, got: Any, hint: str | None) -> None:
 
 
 def as_array(value: Any, what: str = "your answer") -> np.ndarray:
-    """``value`` as a float64 NumPy array, or an AssertionError saying why it is not numeric."""
+    """``value`` as a plain float64 NumPy array, or an AssertionError saying why it is not numeric.
+
+    The result is always a base ``numpy.ndarray`` (never a subclass), so comparing
+    it runs NumPy's own code, not the answer's.
+    """
     if value is None:
         raise AssertionError(f"{what}: got None. Did the function forget to `return` its result?")
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
     try:
-        array = np.asarray(value, dtype=np.float64)
+        raw = _asarray(value)
+        array = None if raw.dtype.kind == "c" else _asarray(raw, dtype=_float64)
     except (TypeError, ValueError):
-        raise AssertionError(
-            f"{what}: expected a number or an array of numbers, got {type(value).__name__} "
-            f"{_fmt(value)[:80]}."
-        ) from None
+        array = None
+    if type(array) is not _ndarray or array.dtype != _float64:  # complex, text, a lying __array__
+        raise AssertionError(f"{what}: expected a number or an array of numbers, got "
+                             f"{type(value).__name__} {_fmt(value)[:80]}.")
     return array
 
 
+def as_float(value: Any, what: str = "your answer") -> float:
+    """A single number as a plain Python ``float`` (a one-element array or tensor is fine)."""
+    array = as_array(value, what)
+    if array.size != 1:
+        raise AssertionError(f"{what}: expected a single number, got shape {tuple(array.shape)}.")
+    return float(array.reshape(()))
+
+
+def as_text(value: Any, what: str = "your answer") -> str:
+    """A string as a plain ``str`` (a str subclass keeps its characters, not its methods)."""
+    if not isinstance(value, str):
+        raise AssertionError(f"{what}: expected a string, got {type(value).__name__} {_fmt(value)[:80]}.")
+    return str.__str__(value)
+
+
 def check(condition: bool, message: str) -> None:
-    """Fail with ``message`` unless ``condition`` is true."""
-    if not bool(condition):
+    """Fail with ``message`` unless ``condition`` is ``True``.
+
+    ``condition`` must be a real boolean (Python's or NumPy's): compare plain
+    values (``as_float``, ``as_array``, ``as_text``) so that an answer's own
+    ``==`` or ``<`` cannot decide the check.
+    """
+    if type(condition) is not bool and type(condition) is not _bool_:
+        raise TypeError(f"check() needs True or False, got {type(condition).__name__}; "
+                        "compare plain values (as_float, as_array, as_text) in the test")
+    if not condition:
         raise AssertionError(message)
 
 
@@ -87,7 +139,7 @@ def check_close(
     NaN and infinities must match exactly where they appear in ``expected``.
     """
     got_a = as_array(got, what)
-    exp_a = np.asarray(expected, dtype=np.float64)
+    exp_a = _asarray(expected, dtype=_float64)
     if got_a.shape != exp_a.shape:
         if got_a.size == 1 and exp_a.size == 1:
             got_a, exp_a = got_a.reshape(()), exp_a.reshape(())
@@ -96,9 +148,9 @@ def check_close(
                 f"{what}: expected shape {exp_a.shape}, got shape {got_a.shape} "
                 f"({_fmt(got_a)})."
             )
-    if np.isnan(got_a).any() and not np.isnan(exp_a).any():
+    if _isnan(got_a).any() and not _isnan(exp_a).any():
         _fail(what, exp_a, got_a, hint or "your result contains nan; look for 0 * log(0) or 0 / 0.")
-    if not np.allclose(got_a, exp_a, rtol=rtol, atol=atol, equal_nan=True):
+    if not _allclose(got_a, exp_a, rtol=rtol, atol=atol, equal_nan=True):
         _fail(what, exp_a, got_a, hint)
 
 
@@ -106,11 +158,11 @@ def check_equal(got: Any, expected: Any, what: str = "your answer", *, hint: str
     """Exact equality for integers, strings and containers of them (compared as plain values)."""
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, bool):
         value = as_array(got, what)
-        if value.size != 1 or not math.isfinite(float(value)) or float(value) != int(expected):
+        if value.size != 1 or not isfinite(float(value.reshape(()))) or float(value.reshape(())) != int(expected):
             _fail(what, int(expected), value, hint)
         return
     if isinstance(expected, str):
-        if not isinstance(got, str) or got != expected:
+        if not isinstance(got, str) or as_text(got, what) != str.__str__(expected):
             _fail(what, expected, got, hint)
         return
     if isinstance(expected, (list, tuple)):
