@@ -14,7 +14,10 @@ Then grades the same class twice, each in its own copy of the course:
 and prints notebooks per minute for both, their ratio, and the time per
 notebook against the bare cost of starting a kernel and executing the solution
 notebook (nbclient, no nbgrader). It also checks that both gave the same scores.
-Not part of ``make test``.
+Then it grades a sample of the class with one worker three ways, to price what
+``make grade`` adds per notebook: as usual, with the integrity checks off
+(``c.TrackedExecute.check_integrity = False``) and without the sandbox
+(``--unsandboxed``). Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -137,19 +140,24 @@ def bare_seconds(course: Path, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall time and CPU time (the command and every process it waited for) of a command."""
-    import resource
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
+    """Wall time and CPU time of a command.
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    The CPU time is the whole machine's (user + system, every core) while the
+    command runs: the kernels run in sandboxes and worker processes whose time
+    does not all come back to this process. On a quiet machine it is the command's.
+    """
+    import psutil
+
+    before = psutil.cpu_times()
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after = psutil.cpu_times()
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-4000:], sep="\n", file=sys.stderr)
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    cpu = (after.user + after.system) - (before.user + before.system)
     return seconds, cpu
 
 
@@ -164,6 +172,42 @@ def scores(plain: Path, ours: Path) -> tuple[bool, list[str]]:
     return plain_scores == our_scores, sorted({r["status"] for r in our_rows.values()})
 
 
+def costs(base: Path, work: Path, sample: int) -> bool:
+    """Grade ``sample`` submissions with one worker: as usual, without the integrity checks, and
+    without the sandbox; print the cost of each per notebook. Returns whether the scores agree."""
+    python = sys.executable
+    students = sorted(p.name for p in (base / "submitted").iterdir())[:sample]
+    variants = {
+        "make grade (sandbox, integrity checks)": ([], {}, ""),
+        "without the integrity checks": ([], {}, "c.TrackedExecute.check_integrity = False"),
+        "without the sandbox": (["--unsandboxed"], {}, ""),
+    }
+    seconds, rows = {}, {}
+    for label, (flags, env, config) in variants.items():
+        course = work / f"cost-{len(seconds)}"
+        shutil.copytree(base, course)
+        for student in (course / "submitted").iterdir():
+            if student.name not in students:
+                shutil.rmtree(student)
+        if config:
+            with (course / "nbgrader_config.py").open("a") as fh:
+                fh.write("\n" + config + "\n")
+        cmd = [python, "-m", "course_utils.grading.grade", "--root", str(course), "--jobs", "1",
+               "--no-progress", *flags]
+        seconds[label] = run(cmd, ROOT, env)[0] / len(students)
+        with (course / "grades.csv").open() as fh:
+            rows[label] = {r["student_id"]: r["score"] for r in csv.DictReader(fh)}
+    usual = seconds["make grade (sandbox, integrity checks)"]
+    print(f"one worker, {len(students)} notebooks: {usual:.2f} s per notebook with the sandbox and the "
+          "integrity checks")
+    for label in list(variants)[1:]:
+        print(f"  {label}: {seconds[label]:.2f} s per notebook, so they cost "
+              f"{usual - seconds[label]:+.2f} s per notebook ({100 * (usual / seconds[label] - 1):+.0f}%)")
+    same = len({tuple(sorted(r.items())) for r in rows.values()}) == 1
+    print(f"same scores in all three: {same}")
+    return same
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
@@ -172,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="alternate plain and ours this many times and keep the best of each "
                              "(the machine may be busy with other work)")
     parser.add_argument("--keep", type=Path, default=None, help="build the courses here and keep them")
+    parser.add_argument("--sample", type=int, default=12,
+                        help="submissions graded with one worker to price the sandbox and integrity checks")
     args = parser.parse_args(argv)
     python = sys.executable
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-grading-")).resolve()
@@ -209,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{bare:.2f} s; per notebook plain nbgrader takes {t_plain / n / bare:.2f}x that, "
               f"a make grade worker {t_ours * args.jobs / n / bare:.2f}x")
         print(f"same scores from both: {same}; statuses: {', '.join(statuses)}")
+        same = costs(base, work, args.sample) and same
         return 0 if same else 1
     finally:
         if args.keep is None:

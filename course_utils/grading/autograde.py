@@ -40,12 +40,17 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
+from traitlets import Bool, Integer
 
 from . import gradebook as gbk
+from . import integrity
 from .course import load_config
 from .repair import Unrepairable, looks_like, parse, repair
 
 TIMEOUT_ERRORS = ("CellTimeoutError",)
+MAX_CELLS, MAX_CELLS_FACTOR = 500, 5
+"""A notebook with more than max(MAX_CELLS, MAX_CELLS_FACTOR x the release's cells) is not run:
+nobody adds thousands of cells to answer an exercise, and running them would hold a worker."""
 
 
 def describe_cell(nb, index: int) -> str:
@@ -77,7 +82,18 @@ class CellStuck(RuntimeError):
 
 
 class TrackedExecute(Execute):
-    """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung."""
+    """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung,
+    and checking after each test cell that the notebook did not replace what the tests rely on
+    (:mod:`.integrity`; a test cell that ran with something replaced scores 0)."""
+
+    check_integrity = Bool(True, help="Check after each test cell that the functions the tests "
+                                      "rely on were not replaced (see course_utils.grading.integrity)"
+                           ).tag(config=True)
+    max_output_bytes = Integer(1_000_000, help="Output kept per cell (bytes); what a cell prints "
+                                               "beyond it is dropped while it runs").tag(config=True)
+    releases: dict[tuple[str, str], nbformat.NotebookNode] = {}
+    """(assignment, notebook name) -> the student version, set by the grading command: what the
+    course imports comes from there, not from the submission."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -88,16 +104,68 @@ class TrackedExecute(Execute):
         manager = configured_kernel_manager(self)
         if manager is not None:
             self.kernel_manager_class = manager
+        self._monitor: integrity.Monitor | None = None
+        self._output_bytes: dict[int, int] = {}
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._monitor = None
+        self._output_bytes = {}
+        if self.check_integrity:
+            info = (resources or {}).get("nbgrader", {})
+            release = self.releases.get((info.get("assignment"), info.get("notebook")), nb)
+            self._plan = integrity.Plan.from_release(release)
+        return super().preprocess(nb, resources, km)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, keeping at most ``max_output_bytes`` per cell: a notebook that
+        prints gigabytes would otherwise fill the grader's memory and the autograded notebook
+        (nbgrader's ``LimitOutput`` counts lines, and only after the run)."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
+            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
+            used = self._output_bytes.get(cell_index, 0)
+            self._output_bytes[cell_index] = used + size
+            if used + size > self.max_output_bytes:
+                if used <= self.max_output_bytes:
+                    outs.append(nbformat.v4.new_output(
+                        "stream", name="stdout",
+                        text=f"\n[output cut by the grader: this cell printed more than "
+                             f"{self.max_output_bytes:,} bytes]\n"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
+        if self.check_integrity and self._monitor is None:
+            self._monitor = integrity.Monitor(self, self._plan)
+            try:
+                self._monitor.start()  # before any of the notebook's code
+            except integrity.ProbeFailed as exc:
+                self.log.warning("integrity check not possible: %s", exc)
+                self.check_integrity = False
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             why = getattr(self.km, "exit_reason", lambda: None)()
             raise KernelDied(describe_cell(self.nb, index), why) from None
         except CellTimeoutError:
             # The cell ran past Execute.timeout and did not stop when interrupted.
             raise CellStuck(describe_cell(self.nb, index)) from None
+        stop_strays = getattr(self.km, "stop_strays", None)
+        stopped = stop_strays() if stop_strays is not None else 0
+        if stopped:
+            cell.outputs.append(nbformat.v4.new_output(
+                "stream", name="stdout", text=f"\n[the grader stopped {stopped} processes this cell "
+                                              "left running]\n"))
+        if self.check_integrity and integrity.is_test(cell):
+            try:
+                problems = self._monitor.check(cell)
+            except DeadKernelError:
+                why = getattr(self.km, "exit_reason", lambda: None)()
+                raise KernelDied(describe_cell(self.nb, index), why) from None
+            if problems:
+                # First, so that nbgrader's determine_grade sees it before any result.
+                cell.outputs.insert(0, integrity.error_output(problems))
+        return cell, resources
 
 
 class CourseSaveAutoGrades(SaveAutoGrades):
@@ -188,6 +256,11 @@ class Grader:
     cell_timeout: int | None = None
     log_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        TrackedExecute.releases = {(a, name): nb for a, nbs in self.releases.items()
+                                   for name, nb in nbs.items()}
+        self._plans = {key: integrity.Plan.from_release(nb) for key, nb in TrackedExecute.releases.items()}
+
     def _order(self, assignment: str) -> dict[str, list[str]]:
         return {name: [c.metadata.nbgrader["grade_id"] for c in nb.cells if utils.is_solution(c)]
                 for name, nb in self.releases[assignment].items()}
@@ -226,14 +299,22 @@ class Grader:
         shutil.rmtree(self.stage / task.student, ignore_errors=True)
         stage.mkdir(parents=True)
         notes: dict[str, list[str]] = {}
+        flags: dict[str, list[str]] = {}
         timestamp = _timestamp(folder)
         log = self._logger(task)
         order = self._order(task.assignment)
         try:
             found, renamed = self.resolve(folder, task.assignment)
             for name, path in found.items():
-                fixed = repair(parse(path.read_bytes(), path.name), self.releases[task.assignment][name],
-                               f"{name}.ipynb")
+                release = self.releases[task.assignment][name]
+                submitted = parse(path.read_bytes(), path.name)
+                limit = max(MAX_CELLS, MAX_CELLS_FACTOR * len(release.cells))
+                if len(submitted.cells) > limit:
+                    raise Unrepairable(
+                        f"too many cells: {path.name} has {len(submitted.cells):,} cells (the assignment "
+                        f"has {len(release.cells)}; more than {limit} are not run); review it by hand")
+                fixed = repair(submitted, release, f"{name}.ipynb")
+                flags[name] = self._scan(task, name, fixed.nb)
                 notes[name] = [n for n in renamed if n.endswith(f"as {name}.ipynb (the notebook was renamed)")]
                 notes[name] += fixed.notes
                 nbformat.write(fixed.nb, str(stage / f"{name}.ipynb"))
@@ -264,13 +345,19 @@ class Grader:
             if failure is not None:
                 notebook, exc = failure
                 log.warning("failed: %s", exc)
-                gbk.record_failure(gb, task.assignment, task.student, explain(notebook, exc),
+                reason = explain(notebook, exc)
+                flagged = [line for lines in self._flag_lines(flags, {}).values() for line in lines]
+                if flagged:
+                    reason += "; flagged for review: " + "; ".join(flagged)
+                gbk.record_failure(gb, task.assignment, task.student, reason,
                                    notebook=Path(notebook).stem, order=order.get(Path(notebook).stem),
                                    timestamp=timestamp)
             else:
                 for name in found:
                     notes[name] += self._timeouts(task, name)
-                gbk.finish(gb, task.assignment, task.student, notes, order)
+                runtime = {name: self._replaced(task, name) for name in found}
+                gbk.finish(gb, task.assignment, task.student, notes, order,
+                           self._flag_lines(flags, runtime))
         return self._result(task, started)
 
     def _result(self, task: Task, started: float) -> Result:
@@ -295,6 +382,39 @@ class Grader:
             TrackedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
             CourseSaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
         return app
+
+    def _scan(self, task: Task, name: str, nb) -> list[str]:
+        """Code in the cells the student can edit that replaces what the tests rely on."""
+        plan = self._plans[(task.assignment, name)]
+        return [f"code that {what} at cell {index + 1} line {line}"
+                for index, line, what in integrity.scan(nb, plan)]
+
+    def _replaced(self, task: Task, name: str) -> list[str]:
+        """The run-time integrity check's findings, from the autograded notebook."""
+        path = self.root / "autograded" / task.student / task.assignment / f"{name}.ipynb"
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except (OSError, ValueError):
+            return []
+        found = integrity.runtime_findings(nb)
+        if not found:
+            return []
+        problems = list(dict.fromkeys(p for _, message in found for p in integrity.problems_of(message)))
+        cells = [nb.cells[i].metadata.get("nbgrader", {}).get("grade_id", f"cell {i + 1}") for i, _ in found]
+        shown = ", ".join(cells[:3]) + (f" and {len(cells) - 3} more" if len(cells) > 3 else "")
+        return [f"{'; '.join(problems)} while the tests ran: {len(cells)} "
+                f"test cell{'' if len(cells) == 1 else 's'} scored 0 ({shown})"]
+
+    @staticmethod
+    def _flag_lines(flags: dict[str, list[str]], runtime: dict[str, list[str]]) -> dict[str, list[str]]:
+        """One line per notebook for the gradebook: what was replaced, then the code that did it."""
+        lines = {}
+        for name in sorted(set(flags) | set(runtime)):
+            found = runtime.get(name, []) + flags.get(name, [])
+            if found:
+                tail = "" if runtime.get(name) else " (scores not changed)"
+                lines[name] = [f"{name}.ipynb: " + "; ".join(found) + tail]
+        return lines
 
     def _timeouts(self, task: Task, name: str) -> list[str]:
         path = self.root / "autograded" / task.student / task.assignment / f"{name}.ipynb"

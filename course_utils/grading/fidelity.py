@@ -8,6 +8,11 @@ last test cell) are run with it; the test cells are scored the way nbgrader
 scores them. Then the real cells run, so each later exercise again sees the
 instructor's solution of the earlier ones.
 
+The grading command's integrity checks (:mod:`.integrity`) run along: after
+every test cell, the run-time check must find nothing replaced, and the source
+check must find nothing in any listed answer. Every answer here is an honest
+attempt, so any finding is a false alarm to fix.
+
     python -m course_utils.grading.fidelity 01_probability
 """
 
@@ -25,6 +30,7 @@ import tomllib
 from nbclient import NotebookClient
 
 from .. import nbtools
+from . import integrity
 from .course import COURSE_ROOT, load_config, source_notebooks
 
 FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
@@ -130,18 +136,26 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     previous = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # the kernel inherits it, as under nbgrader
     try:
+        plan = integrity.Plan.from_release(nb)
         with client.setup_kernel():
+            monitor = integrity.Monitor(client, plan)
+            report.problems += [f"integrity check: {e} did not import" for e in monitor.start()]
             for index, cell in enumerate(nb.cells):
                 exercise = by_start.get(index)
                 if exercise is not None:
                     for answer in (a for a in answers if a.exercise == exercise.grade_id):
-                        report.verdicts.append(_try(client, nb, exercise, answer, scorer))
+                        report.verdicts.append(_try(client, nb, exercise, answer, scorer, monitor,
+                                                    report.problems))
+                        report.problems += _flagged(answer, nb, exercise, plan)
                 if cell.cell_type != "code":
                     continue
                 client.execute_cell(cell, index)
-                if index in test_cells and not scorer.passed(cell):
+                if index in test_cells:
                     grade_id = cell.metadata.nbgrader["grade_id"]
-                    report.solution_failures.append(f"{grade_id} ({nbtools.error_summary(cell)})")
+                    if not scorer.passed(cell):
+                        report.solution_failures.append(f"{grade_id} ({nbtools.error_summary(cell)})")
+                    report.problems += [f"integrity check after the solution's {grade_id}: {p}"
+                                        for p in monitor.check(cell)]
     finally:
         if previous is None:
             os.environ.pop("NBGRADER_EXECUTION", None)
@@ -151,8 +165,18 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     return report
 
 
+def _flagged(answer: Answer, nb, exercise: nbtools.Exercise, plan: integrity.Plan) -> list[str]:
+    """The source check's findings on an answer (there should be none)."""
+    filled = copy.deepcopy(nb)
+    cell = filled.cells[exercise.solution_index]
+    cell.source = nbtools.fill_answer(cell.source, answer.code)
+    return [f"integrity scan flags {answer.label}: line {line}: {what}"
+            for index, line, what in integrity.scan(filled, plan) if index == exercise.solution_index]
+
+
 def _try(client: NotebookClient, nb, exercise: nbtools.Exercise, answer: Answer,
-         scorer: nbtools.CellScorer) -> Verdict:
+         scorer: nbtools.CellScorer, monitor: integrity.Monitor | None = None,
+         problems: list[str] | None = None) -> Verdict:
     failures = []
     for index in exercise.block:
         cell = copy.deepcopy(nb.cells[index])
@@ -163,6 +187,8 @@ def _try(client: NotebookClient, nb, exercise: nbtools.Exercise, answer: Answer,
         client.execute_cell(cell, index, store_history=False)
         if index in exercise.test_indices and not scorer.passed(cell):
             failures.append(nbtools.error_summary(cell) or cell.metadata.nbgrader["grade_id"])
+        if index in exercise.test_indices and monitor is not None and problems is not None:
+            problems += [f"integrity check flags {answer.label}: {p}" for p in monitor.check(cell)]
     return Verdict(answer, passed=not failures, failures=failures)
 
 

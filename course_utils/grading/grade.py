@@ -15,6 +15,9 @@ max_score, status, detail``, where ``status`` is
   cell that was put back);
 - ``needs_manual``: the automatic part is scored; written answers wait for a
   hand grade in nbgrader's formgrader (``detail`` names them);
+- ``flagged``: scored, but the submission replaced functions the tests rely on
+  (``detail`` says what, see :mod:`.integrity`): the tests that ran with a
+  replacement scored 0, and the instructor should review it;
 - ``failed``: not graded, and ``detail`` says why (not a notebook, invalid JSON,
   kernel died at cell X, metadata damaged beyond repair, missing notebook, over
   the time limit). ``score`` is then empty, never a 0.
@@ -253,7 +256,7 @@ class Summary:
                     f"wrote {self.output} from the gradebook ({len(self.rows)} rows).")
         lines = [
             f"{len(self.scope)} submission{'' if len(self.scope) == 1 else 's'}: {c['graded']} graded, {c['needs_manual']} need manual "
-            f"grading, {c['failed']} failed ({self.graded_now} graded in this run in "
+            f"grading, {c['flagged']} flagged for review, {c['failed']} failed ({self.graded_now} graded in this run in "
             f"{_clock(self.seconds)}, {self.skipped} already graded before; --force regrades them)"]
         if self.interrupted:
             lines.append("INTERRUPTED: run the same command again to finish the job.")
@@ -261,6 +264,9 @@ class Summary:
         failed = [r for r in self.rows if r.status == "failed" and (r.student_id, r.assignment) in scope]
         for r in failed[:20]:
             lines.append(f"  failed  {r.student_id}/{r.assignment}: {r.detail}")
+        flagged = [r for r in self.rows if r.status == "flagged" and (r.student_id, r.assignment) in scope]
+        for r in flagged[:20]:
+            lines.append(f"  flagged {r.student_id}/{r.assignment}: {r.detail}")
         if len(failed) > 20:
             lines.append(f"  ... and {len(failed) - 20} more failed (see grades.csv)")
         slow = sorted(self.times.items(), key=lambda kv: -kv[1])[:5]
@@ -434,7 +440,7 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
         summary.graded_now += 1
         counts[status] += 1
         bar.set_postfix_str(f"graded {counts['graded']}, manual {counts['needs_manual']}, "
-                            f"failed {counts['failed']}", refresh=False)
+                            f"flagged {counts['flagged']}, failed {counts['failed']}", refresh=False)
         bar.update(1)
 
     try:
@@ -496,7 +502,7 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Autograde every submission under submitted/ and write grades.csv.",
-        epilog="Statuses: graded, needs_manual, failed (with the reason in 'detail').")
+        epilog="Statuses: graded, needs_manual, flagged (for review), failed (with the reason in 'detail').")
     parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     parser.add_argument("--root", type=Path, default=COURSE_ROOT, help="course folder (default: this one)")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")

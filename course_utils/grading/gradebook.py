@@ -10,6 +10,8 @@ fields nbgrader already has and shows in its formgrader:
   first answer cell reads ``Autograding failed: <reason>``;
 - a repaired or partly timed-out submission: a line ``Grading note: <what>`` is
   added to that automatic comment (nbgrader's feedback shows it to the student);
+- a submission that replaced what the tests rely on (:mod:`.integrity`): its
+  notebook is *flagged* and a line ``Flagged for review: <what>`` is added;
 - a submission being graded carries ``Autograding failed: grading did not
   finish...`` until its grading is complete (one commit at the end), so a run
   killed at any point leaves it marked unfinished, never half-graded.
@@ -33,7 +35,8 @@ from sqlalchemy.engine import Engine
 
 FAILED = "Autograding failed: "
 NOTE = "Grading note: "
-STATUSES = ("graded", "needs_manual", "failed")
+FLAG = "Flagged for review: "
+STATUSES = ("graded", "needs_manual", "flagged", "failed")
 COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "detail")
 UNFINISHED = "grading did not finish: run the grading command again"
 
@@ -79,10 +82,10 @@ def start(gb: Gradebook, assignment: str, student: str, order: list[str] | None 
     sub = submission(gb, assignment, student, timestamp)
     notebooks = sorted(sub.notebooks, key=lambda n: n.name)
     for nb in notebooks:
-        failed = any(_lines(c, FAILED) for c in nb.comments)
+        ours = any(_lines(c, FAILED) or _lines(c, FLAG) for c in nb.comments)
         for comment in nb.comments:
-            comment.auto_comment = _without(comment.auto_comment, FAILED, NOTE)
-        if failed:
+            comment.auto_comment = _without(comment.auto_comment, FAILED, NOTE, FLAG)
+        if ours:
             nb.flagged = False
     if notebooks and notebooks[0].comments:
         first = _comments(notebooks[0], order)[0]
@@ -91,23 +94,28 @@ def start(gb: Gradebook, assignment: str, student: str, order: list[str] | None 
 
 
 def finish(gb: Gradebook, assignment: str, student: str, notes: dict[str, list[str]],
-           order: dict[str, list[str]] | None = None) -> None:
-    """Mark a submission graded: remove the mark of :func:`start`, add the notes, in one commit."""
+           order: dict[str, list[str]] | None = None,
+           flags: dict[str, list[str]] | None = None) -> None:
+    """Mark a submission graded: remove the mark of :func:`start`, add the notes and the reasons
+    to review it (``flags``, per notebook: the notebook is flagged), in one commit."""
     sub = gb.find_submission(assignment, student)
     for nb in sub.notebooks:
         for comment in nb.comments:
             comment.auto_comment = _without(comment.auto_comment, FAILED)
-        lines = notes.get(nb.name)
+        flagged = (flags or {}).get(nb.name) or []
+        lines = [FLAG + f for f in flagged] + [NOTE + n for n in notes.get(nb.name) or []]
+        if flagged:
+            nb.flagged = True
         if not lines or not nb.comments:
             continue
         first = _comments(nb, (order or {}).get(nb.name))[0]
-        first.auto_comment = "\n".join(filter(None, [first.auto_comment, *(NOTE + n for n in lines)]))
+        first.auto_comment = "\n".join(filter(None, [first.auto_comment, *lines]))
     gb.db.commit()
 
 
 def our_lines(text: str | None) -> list[str]:
     """The lines of an automatic comment written by these tools (failure and notes)."""
-    return [line for line in (text or "").splitlines() if line.startswith((FAILED, NOTE))]
+    return [line for line in (text or "").splitlines() if line.startswith((FAILED, NOTE, FLAG))]
 
 
 def record_failure(gb: Gradebook, assignment: str, student: str, reason: str, *,
@@ -122,7 +130,7 @@ def record_failure(gb: Gradebook, assignment: str, student: str, reason: str, *,
             grade.auto_score = None
             grade.needs_manual_grade = True
         for comment in nb.comments:
-            comment.auto_comment = _without(comment.auto_comment, FAILED, NOTE)
+            comment.auto_comment = _without(comment.auto_comment, FAILED, NOTE, FLAG)
         nb.flagged = True
     if target is not None and target.comments:
         first = _comments(target, order)[0]
@@ -155,6 +163,7 @@ def row(sub) -> Row:
     comments = [c for nb in sorted(sub.notebooks, key=lambda n: n.name) for c in nb.comments]
     failures = [line[len(FAILED):] for c in comments for line in _lines(c, FAILED)]
     notes = [line[len(NOTE):] for c in comments for line in _lines(c, NOTE)]
+    flags = [line[len(FLAG):] for c in comments for line in _lines(c, FLAG)]
     max_score = float(sub.max_score)
     student, assignment = sub.student.id, sub.assignment.name
     if failures:
@@ -163,6 +172,8 @@ def row(sub) -> Row:
     if _unfinished(sub):
         return Row(student, assignment, None, max_score, "failed", UNFINISHED)
     score = float(sub.score)
+    status = "flagged" if flags else "graded"
+    flagged = ["flagged for review: " + "; ".join(flags)] if flags else []
     if sub.needs_manual_grade:
         pending = sorted((g for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade),
                          key=lambda g: g.name)
@@ -170,8 +181,9 @@ def row(sub) -> Row:
         what = "answer" if len(pending) == 1 else "answers"
         detail = (f"{len(pending)} {what} to grade by hand ({points:g} points): "
                   + ", ".join(g.name for g in pending))
-        return Row(student, assignment, score, max_score, "needs_manual", "; ".join([detail, *notes]))
-    return Row(student, assignment, score, max_score, "graded", "; ".join(notes))
+        return Row(student, assignment, score, max_score, "flagged" if flags else "needs_manual",
+                   "; ".join([*flagged, detail, *notes]))
+    return Row(student, assignment, score, max_score, status, "; ".join([*flagged, *notes]))
 
 
 def is_finished(gb: Gradebook, assignment: str, student: str, timestamp=None) -> bool:

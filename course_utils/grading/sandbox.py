@@ -221,6 +221,15 @@ class _Mounts:
             self.fixed.append(dest)
 
 
+def _running(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """An ``AsyncKernelManager`` whose kernels run inside bubblewrap (see the module docstring)."""
 
@@ -447,6 +456,44 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_kill_kernel(self, restart: bool = False):
         self._note_returncode()
         await super()._async_kill_kernel(restart=restart)
+
+    def stop_strays(self) -> int:
+        """Kill every process the notebook left running in the sandbox, but the kernel.
+
+        Called between cells: a notebook of this course never needs a process to outlive
+        its cell, and a fork bomb's children would otherwise hold the sandbox's process
+        limit (and the CPU) until the notebook ends. bwrap runs an init process in the
+        sandbox's pid namespace, whose first child is the kernel; anything else under it
+        is a stray. Returns how many were killed.
+        """
+        import psutil
+
+        process = getattr(self.provisioner, "process", None)
+        if not self.sandboxed or process is None or process.poll() is not None:
+            return 0
+        stopped = 0
+        for _round in range(10):  # a fork bomb's children may fork while they are being killed
+            try:
+                inits = psutil.Process(process.pid).children()
+                below = inits[0].children() if len(inits) == 1 else []
+                if not below:
+                    return stopped
+                kernel = min(below, key=lambda p: (p.create_time(), p.pid))
+                # Zombies are dead already (only their parent, the kernel, could reap them).
+                strays = [p for p in inits[0].children(recursive=True)
+                          if p.pid != kernel.pid and _running(p)]
+            except psutil.Error:
+                return stopped
+            if not strays:
+                return stopped
+            for stray in strays:
+                try:
+                    stray.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(strays, timeout=2)
+            stopped += len(strays)
+        return stopped
 
     def _note_returncode(self) -> None:
         process = getattr(self.provisioner, "process", None)

@@ -1,0 +1,395 @@
+"""Integrity of the grade: noticing a submission that replaced what the tests rely on.
+
+Hidden tests compare plain values with :mod:`course_utils.checks`, whose own
+functions are bound before any student code runs. What is left to a student is
+replacing things in the kernel: ``np.testing.assert_allclose = lambda *a: None``,
+``builtins.isinstance = ...``, ``def check_close(*a, **k): pass``. Two checks at
+autograde catch that, and the grading command marks the submission ``flagged``:
+
+- at run time (:class:`Monitor`, run by ``autograde.TrackedExecute``): before
+  the first cell, the kernel reports the identity of every function of the
+  watched modules (:data:`WATCHED`: builtins, ``math``, NumPy and
+  ``numpy.testing``, ``scipy.stats``, torch, ``torch.testing``,
+  ``torch.nn.functional``, ``torch.Tensor``, ``course_utils.checks``); after
+  every test cell it reports them again, and whether the names the test uses
+  (``check_close``, ``np``, ``len``) are still what the course imported. A
+  test cell that ran with anything replaced gets an ``IntegrityError`` output,
+  so nbgrader scores it 0, and the error says what was replaced;
+- before running (:func:`scan`), the source of the cells a student can edit is
+  read for code that replaces such things or reaches around Python's scoping
+  to do it (``setattr(np, ...)``, ``sys.modules``, ``__builtins__``,
+  ``sys._getframe``, ``gc.get_referrers``, ``ctypes``, ``exec``). This catches a
+  replacement that undoes itself before the run-time check; the scores are
+  left as they are, for the instructor to review.
+
+Neither is a proof: code in the kernel could in principle lie to the run-time
+check. But everything a student would have to do to fool it is itself in the
+source, which the instructor sees with the flag.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader import utils
+
+WATCHED = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "scipy.stats", "torch",
+           "torch.testing", "torch.nn.functional", "torch.Tensor", "course_utils.checks")
+"""Modules (and a class) whose functions the tests rely on."""
+ALWAYS = ("builtins", "math")
+"""Watched whatever the notebook imports (cheap, and any test may use them)."""
+ROOTS = frozenset(path.split(".")[0] for path in WATCHED)
+PROBE_SOURCE = Path(__file__).with_name("_integrity_probe.py").read_text()
+ERROR_NAME = "IntegrityError"
+BUILTIN_NAMES = frozenset(name for name in dir(builtins) if not name.startswith("_"))
+
+SUSPICIOUS_ATTRIBUTES = {
+    "sys.modules": "changes sys.modules",
+    "sys._getframe": "reaches into the caller's frame (sys._getframe)",
+    "sys.settrace": "installs a trace function (sys.settrace)",
+    "sys.setprofile": "installs a profile function (sys.setprofile)",
+    "inspect.currentframe": "reaches into frames (inspect.currentframe)",
+    "inspect.stack": "reaches into frames (inspect.stack)",
+    "gc.get_referrers": "searches the interpreter's objects (gc.get_referrers)",
+    "gc.get_objects": "searches the interpreter's objects (gc.get_objects)",
+}
+FRAME_ROOTS = frozenset(path.split(".")[0] for path in SUSPICIOUS_ATTRIBUTES)
+SUSPICIOUS_NAMES = {
+    "__builtins__": "uses __builtins__",
+    "f_globals": "reads a frame's globals (f_globals)",
+    "f_builtins": "reads a frame's builtins (f_builtins)",
+    "f_back": "walks up the call stack (f_back)",
+}
+SUSPICIOUS_MODULES = {"builtins": "imports builtins", "ctypes": "imports ctypes",
+                      "importlib": "imports importlib"}
+SUSPICIOUS_CALLS = {"exec": "runs code from a string (exec)", "eval": "runs code from a string (eval)",
+                    "compile": "compiles code from a string", "__import__": "imports by name (__import__)"}
+
+
+# --------------------------------------------------------------------------- reading the code
+
+def parse(source: str) -> ast.Module | None:
+    """A cell's source as Python (IPython's magics translated), or None when it is not valid."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError, IndexError):
+        return None
+
+
+def import_bindings(tree: ast.Module, top_level_only: bool = True) -> dict[str, str]:
+    """Names bound by import statements -> the dotted path they name."""
+    found: dict[str, str] = {}
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = alias.name
+                else:
+                    found[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return found
+
+
+def top_level_bindings(tree: ast.Module) -> set[str]:
+    """Names a cell binds in the notebook's namespace (top level, or declared ``global``)."""
+    names: set[str] = set()
+    declared = {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
+
+    def targets(node):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(import_bindings(ast.Module(body=[node], type_ignores=[])))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                _collect(target, names, declared, node in tree.body)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
+            _collect(node.target, names, declared, node in tree.body)
+        elif isinstance(node, (ast.For, ast.With)) and node in tree.body:
+            for item in ([node.target] if isinstance(node, ast.For) else
+                         [i.optional_vars for i in node.items if i.optional_vars is not None]):
+                targets(item)
+    return names
+
+
+def _collect(target, names: set[str], declared: set[str], top: bool) -> None:
+    if isinstance(target, ast.Name) and (top or target.id in declared):
+        names.add(target.id)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for elt in target.elts:
+            _collect(elt, names, declared, top)
+    elif isinstance(target, ast.Starred):
+        _collect(target.value, names, declared, top)
+
+
+def loaded_names(tree: ast.Module) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    """``a.b.c`` -> ["a", "b", "c"] (subscripts count as their base), or None."""
+    parts = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return parts[::-1]
+        else:
+            return None
+
+
+def is_test(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+# --------------------------------------------------------------------------- the plan
+
+@dataclass
+class Plan:
+    """What to watch in one notebook, read from its release (the student version)."""
+
+    modules: list[str]
+    imports: dict[str, str]
+    """Notebook names the release binds by import -> dotted path (``np`` -> ``numpy``)."""
+    bound: set[str]
+    """Every name the release binds at top level."""
+    test_builtins: set[str] = field(default_factory=set)
+    """Builtin names the release's test cells use."""
+
+    @classmethod
+    def from_release(cls, release: nbformat.NotebookNode) -> Plan:
+        imports: dict[str, str] = {}
+        bound: set[str] = set()
+        used: set[str] = set()
+        for cell in release.cells:
+            if cell.cell_type != "code":
+                continue
+            tree = parse(cell.source)
+            if tree is None:
+                continue
+            imports.update(import_bindings(tree))
+            bound |= top_level_bindings(tree)
+            if is_test(cell):
+                used |= loaded_names(tree)
+        roots = {path.split(".")[0] for path in imports.values()}
+        modules = [m for m in WATCHED if m in ALWAYS or m.split(".")[0] in roots]
+        return cls(modules, imports, bound, (used & BUILTIN_NAMES) - bound)
+
+    def spec(self, cell) -> dict:
+        """What the probe checks after this test cell."""
+        tree = parse(cell.source)
+        used = loaded_names(tree) if tree is not None else set()
+        own = top_level_bindings(tree) if tree is not None else set()
+        return {"modules": self.modules,
+                "names": {n: self.imports[n] for n in sorted(used - own) if n in self.imports},
+                "builtin_names": sorted((used - own - self.bound) & BUILTIN_NAMES)}
+
+
+# --------------------------------------------------------------------------- the run-time check
+
+class ProbeFailed(RuntimeError):
+    pass
+
+
+class Monitor:
+    """Runs the probe in a kernel through an nbclient ``NotebookClient`` (``TrackedExecute``)."""
+
+    def __init__(self, client, plan: Plan):
+        self.client = client
+        self.plan = plan
+        self.baseline: dict[str, int] = {}
+        self.digest = ""
+
+    def _run(self, spec: dict) -> dict:
+        code = ("__course_probe = {'__name__': '_course_integrity'}\n"
+                f"exec({PROBE_SOURCE!r}, __course_probe)\n"
+                f"__import__('sys')._course_integrity_result = __course_probe['run'](globals(), {spec!r})\n"
+                "del __course_probe\n")
+        kc = self.client.kc
+        msg_id = kc.execute(code, silent=True, store_history=False,
+                            user_expressions={"r": "__import__('sys')._course_integrity_result"})
+        reply = self.client.wait_for_reply(msg_id)
+        if reply is None:
+            raise ProbeFailed("the kernel did not answer the integrity check")
+        content = reply["content"]
+        if content.get("status") != "ok":
+            raise ProbeFailed(f"the integrity check failed in the kernel: {content.get('ename')}: "
+                              f"{content.get('evalue')}")
+        result = content.get("user_expressions", {}).get("r", {})
+        try:
+            return json.loads(ast.literal_eval(result["data"]["text/plain"]))
+        except (KeyError, ValueError, SyntaxError, TypeError):
+            raise ProbeFailed("the integrity check returned nothing readable") from None
+
+    def start(self) -> list[str]:
+        """Record the originals (before the first cell). Returns modules that failed to import."""
+        result = self._run({"modules": self.plan.modules, "baseline": True, "full": True})
+        self.baseline, self.digest = result["ids"], result["digest"]
+        return result["errors"]
+
+    def check(self, cell) -> list[str]:
+        """What the notebook has replaced by now, in words (empty when nothing)."""
+        try:
+            result = self._run(self.plan.spec(cell))
+            problems = list(result["names"])
+            if result["digest"] != self.digest:
+                full = self._run({**self.plan.spec(cell), "full": True})
+                ids = full["ids"]
+                for path in full.get("wrapped", []):  # the library wrapped its own function
+                    self.baseline[path] = ids[path]
+                changed = [path for path, ident in self.baseline.items() if ids.get(path) != ident]
+                if not changed:  # new attributes or the library's own wrappers: the new normal
+                    self.digest = full["digest"]
+                problems += [f"{_display(p)} was {'replaced' if p in ids else 'deleted'}"
+                             for p in changed]
+        except ProbeFailed as exc:
+            problems = [str(exc)]
+        return problems
+
+
+def _display(path: str) -> str:
+    return path.replace("<notebook>.", "the notebook's ")
+
+
+SCORED_ZERO = " (this test scores 0; the submission is flagged for review)"
+
+
+def error_output(problems: list[str]) -> nbformat.NotebookNode:
+    """The output that scores a test cell 0 and tells the student why."""
+    message = "; ".join(problems) + SCORED_ZERO
+    return nbformat.v4.new_output("error", ename=ERROR_NAME, evalue=message,
+                                  traceback=[f"{ERROR_NAME}: {message}"])
+
+
+def problems_of(message: str) -> list[str]:
+    """The problems listed in the message of :func:`error_output`."""
+    return [p for p in message.removesuffix(SCORED_ZERO).split("; ") if p]
+
+
+def runtime_findings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
+    """(cell index, message) of the test cells an :class:`Monitor` scored 0, from an executed notebook."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == ERROR_NAME:
+                found.append((index, output.get("evalue", "")))
+    return found
+
+
+# --------------------------------------------------------------------------- reading the source
+
+def scan(nb: nbformat.NotebookNode, plan: Plan) -> list[tuple[int, int, str]]:
+    """(cell index, line, what) for code in the cells a student can edit that replaces watched
+    functions or reaches around scoping to do so. Honest answers to the exercises have none."""
+    findings: list[tuple[int, int, str]] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or (utils.is_locked(cell) and not utils.is_solution(cell)):
+            continue
+        tree = parse(cell.source)
+        if tree is None:
+            continue
+        aliases = {**plan.imports, **import_bindings(tree, top_level_only=False)}
+        for line, what in _suspicious(tree, aliases, plan):
+            findings.append((index, line, what))
+    return findings
+
+
+def _watched_path(parts: list[str] | None, aliases: dict[str, str],
+                  roots: frozenset[str] = ROOTS | {"sys"}) -> str | None:
+    """The dotted path ``parts`` names (through the notebook's imports), when under ``roots``."""
+    if not parts:
+        return None
+    head = aliases.get(parts[0], parts[0] if parts[0] in roots else None)
+    if head is None or head.split(".")[0] not in roots:
+        return None
+    return ".".join([head, *parts[1:]])
+
+
+def _suspicious(tree: ast.Module, aliases: dict[str, str], plan: Plan):
+    seen = set()
+
+    def report(node, what):
+        key = (getattr(node, "lineno", 0), what)
+        if key not in seen:
+            seen.add(key)
+            yield key
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module or ""])
+            for module in modules:
+                what = SUSPICIOUS_MODULES.get(module.split(".")[0])
+                if what:
+                    yield from report(node, what)
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        for target in targets:
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                path = _watched_path(_dotted(target), aliases)
+                if path and (not path.startswith("sys.") or path.startswith("sys.modules")):
+                    yield from report(node, f"replaces {path}")
+        if isinstance(node, ast.Call):
+            func = _dotted(node.func)
+            if func and len(func) == 1 and func[0] in ("setattr", "delattr") and node.args:
+                path = _watched_path(_dotted(node.args[0]), aliases)
+                if path or (isinstance(node.args[0], ast.Name) and node.args[0].id in plan.imports):
+                    yield from report(node, f"{func[0]}() on {path or node.args[0].id}")
+            if func and func[0] == "globals" and len(func) == 1:
+                parent_uses = [p for p in ast.walk(tree) if isinstance(p, ast.Subscript) and p.value is node
+                               and isinstance(p.ctx, ast.Store)]
+                if parent_uses:
+                    yield from report(node, "assigns through globals()")
+            if func and len(func) == 1 and func[0] in SUSPICIOUS_CALLS:
+                yield from report(node, SUSPICIOUS_CALLS[func[0]])
+            path = _watched_path(func, aliases, FRAME_ROOTS)
+            if path in SUSPICIOUS_ATTRIBUTES:
+                yield from report(node, SUSPICIOUS_ATTRIBUTES[path])
+        if isinstance(node, ast.Attribute):
+            path = _watched_path(_dotted(node), aliases)
+            if path == "sys.modules":
+                yield from report(node, SUSPICIOUS_ATTRIBUTES[path])
+            if node.attr in SUSPICIOUS_NAMES:
+                yield from report(node, SUSPICIOUS_NAMES[node.attr])
+        if isinstance(node, ast.Name) and node.id in SUSPICIOUS_NAMES:
+            yield from report(node, SUSPICIOUS_NAMES[node.id])
+    # Names the tests use, bound again by this cell: the course's imports and the builtins.
+    for statement in tree.body:
+        alone = ast.Module(body=[statement], type_ignores=[])
+        own_imports = import_bindings(alone)
+        for name in sorted(top_level_bindings(alone)):
+            if name in plan.imports and own_imports.get(name) != plan.imports[name]:
+                yield from report(statement, f"binds `{name}` again (the tests use the course's "
+                                             f"{plan.imports[name]})")
+            elif name in plan.test_builtins:
+                yield from report(statement, f"binds `{name}` (the tests use the builtin {name}())")

@@ -1,0 +1,329 @@
+"""An adversarial class, graded with the instructors' command: contained, and the grade cannot be faked.
+
+One class of 01_probability is built from the real student version: two honest
+students and one submission per attack (the network, the gradebook, another
+student's files, solutions/, a memory bomb, a fork bomb, an endless loop, a
+100 MB print, sys.exit(), os._exit(), replaced test helpers, replaced NumPy
+testing functions, patched builtins, an always-equal object, 10,000 cells). It is
+graded once with ``python -m course_utils.grading.grade`` (what ``make grade``
+runs). Each submission must end with its expected status and score within a
+bounded time, the honest students must keep their exact scores, and nothing
+in the course folder may change but what grading writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader import utils
+
+from course_utils import nbtools
+from course_utils.grading import gradebook as gbk
+from course_utils.grading import synthetic as syn
+from course_utils.grading.course import COURSE_ROOT
+from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+A = "01_probability"
+CELL_TIMEOUT = 10  # seconds per cell for this class only (the course uses 60)
+TIME_LIMIT = 90  # seconds per submission for this class only
+AUTO = 18  # automatic points of 01_probability
+PARTIAL = {"first_letter_distribution", "total_probability", "interval_probability"}
+SECRET_OTHER = "SECRET-OF-ANOTHER-STUDENT-4c1f"
+SECRET_SOLUTIONS = "SECRET-OF-THE-INSTRUCTOR-9a2e"
+
+try:
+    check_bwrap()
+    _PROBLEM = None
+except SandboxUnavailable as exc:
+    _PROBLEM = str(exc)
+
+pytestmark = [
+    pytest.mark.notebook,
+    pytest.mark.xdist_group("adversarial"),
+    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
+]
+
+PROBE = '''
+def probe(what, action):
+    try:
+        found = action()
+    except Exception as exc:  # noqa: BLE001
+        print("BLOCKED", what, type(exc).__name__)
+    else:
+        print("LEAK" if found else "BLOCKED", what, repr(found)[:120])
+'''
+
+# student -> (status, score (None: empty), words the detail must contain)
+EXPECTED = {
+    "honest_correct": ("graded", AUTO, ""),
+    "honest_partial": ("graded", "partial", ""),
+    "network": ("graded", AUTO, ""),
+    "gradebook_write": ("graded", AUTO, ""),
+    "other_student": ("graded", AUTO, ""),
+    "solutions": ("graded", AUTO, ""),
+    "memory_bomb": ("graded", AUTO, ""),
+    "fork_bomb": ("graded", AUTO, ""),
+    "endless_loop": ("graded", AUTO, ""),
+    "print_100mb": ("graded", AUTO, ""),
+    "sys_exit": ("graded", AUTO, ""),
+    "os_exit": ("failed", None, "kernel died at cell 5"),
+    "replaced_helpers": ("flagged", 0, "course_utils.checks.check_close was replaced"),
+    "numpy_testing": ("flagged", 0, "numpy.testing.assert_allclose was replaced"),
+    "patched_builtins": ("flagged", 0, "builtins.abs was replaced; builtins.all was replaced"),
+    # Python itself stops working with this one: the cell never ends, but the reason is clear.
+    "wrecked_builtins": ("failed", None, "code that replaces builtins.isinstance at cell 5 line 2"),
+    "always_equal": ("graded", 0, ""),
+    "ten_thousand_cells": ("failed", None, "too many cells: probability.ipynb has 10,003 cells"),
+}
+LEAK_PROBES = {"network": 2, "gradebook_write": 3, "other_student": 3, "solutions": 4}
+"""Attacks that print one BLOCKED (or LEAK) line per attempt."""
+
+
+def attacks(course: Path, port: int) -> dict[str, str]:
+    """The code each attacker adds to the notebook (a new cell after the first answer)."""
+    other = course / "submitted" / "honest_correct" / A
+    return {
+        "network": PROBE + f"""
+import socket, urllib.request
+probe("grader's machine", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=3).recv(100))
+probe("internet", lambda: urllib.request.urlopen("https://pypi.org/simple/", timeout=3).read(100))
+""",
+        "gradebook_write": PROBE + f"""
+import sqlite3
+def rewrite():
+    db = sqlite3.connect({str(course / 'gradebook.db')!r})
+    db.execute("UPDATE grade SET auto_score = 100")
+    db.commit()
+    return "rewritten"
+probe("gradebook", rewrite)
+probe("course folder", lambda: open({str(course / 'pwned.txt')!r}, "w").write("pwned"))
+probe("other student's folder", lambda: open({str(other / 'probability.ipynb')!r}, "w").write("{{}}"))
+open("my_own_file.txt", "w").write("the scratch copy is mine")
+""",
+        "other_student": PROBE + f"""
+probe("absolute path", lambda: open({str(other / 'notes.txt')!r}).read())
+probe("relative path", lambda: open("../../honest_correct/{A}/notes.txt").read())
+import glob
+probe("listing", lambda: [p for p in glob.glob({str(course / 'submitted' / '*')!r}) if "honest" in p])
+""",
+        "solutions": PROBE + f"""
+probe("solutions notebook", lambda: open({str(course / 'solutions' / A / 'probability.ipynb')!r}).read())
+probe("instructor's notes", lambda: open({str(course / 'solutions' / 'instructor_notes.txt')!r}).read())
+probe("gradebook", lambda: open({str(course / 'gradebook.db')!r}, "rb").read(100))
+probe("course config", lambda: open({str(course / 'nbgrader_config.py')!r}).read(100))
+""",
+        "memory_bomb": """
+import numpy as np
+try:
+    hoard = [np.empty(2**28) for _ in range(64)]  # 2 GiB each, 128 GiB in all
+except MemoryError:
+    hoard = None
+    print("MEMORY BOMB STOPPED")
+""",
+        "fork_bomb": """
+import os
+children = 0
+try:
+    while True:
+        if os.fork() == 0:
+            while True:
+                os.fork()
+        children += 1
+except OSError:
+    print("FORK BOMB STOPPED after", children)
+""",
+        "endless_loop": "while True:\n    pass\n",
+        "print_100mb": "for _ in range(100):\n    print('x' * 2**20)\n",
+        "sys_exit": "import sys\nsys.exit()\n",
+        "os_exit": "import os\nos._exit(1)\n",
+        "replaced_helpers": """
+import course_utils.checks
+def check_close(*args, **kwargs):
+    pass
+check_shape = check = check_close
+def as_array(value, *args):
+    return value
+course_utils.checks.check_close = check_close
+""",
+        "numpy_testing": """
+import numpy as np
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+""",
+        "patched_builtins": """
+import builtins
+builtins.abs = lambda x: 0.0
+builtins.all = lambda iterable: True
+""",
+        "wrecked_builtins": "import builtins\nbuiltins.isinstance = lambda obj, cls: True\n",
+    }
+
+
+def _tcp_server():
+    """A TCP server on the grader's loopback that counts the connections it accepts."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    accepted = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            conn.sendall(b"the grader's machine answered")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server.getsockname()[1], accepted, lambda: (stop.set(), thread.join(2), server.close())
+
+
+def build_class(course: Path, port: int) -> dict[str, int]:
+    """The class; returns the expected score of each honest student."""
+    release, source, name = syn.versions(course, A)
+    solved = syn.solved(release, source)
+    nb_name = f"{name}.ipynb"
+
+    def submit(student, nb):
+        syn.submit(course, student, A, nb, nb_name)
+
+    def with_cell(nb, code):
+        nb = nbformat.from_dict(nb)
+        nb.cells.insert(syn.cell_index(nb, "first_letter_distribution") + 1, nbformat.v4.new_code_cell(code))
+        return nb
+
+    submit("honest_correct", solved)
+    (course / "submitted" / "honest_correct" / A / "notes.txt").write_text(SECRET_OTHER)
+    submit("honest_partial", syn.solved(release, source, only=PARTIAL))
+    # Instructor-only material: notes beside the assignments (files inside an assignment's folder
+    # are released to students by nbgrader) and a line of the instructor's solution.
+    (course / "solutions" / "instructor_notes.txt").write_text(SECRET_SOLUTIONS)
+    cheats = {"replaced_helpers", "numpy_testing", "patched_builtins", "wrecked_builtins"}
+    for student, code in attacks(course, port).items():
+        # Containment attacks keep the right answers (they must still score in full);
+        # cheats answer nothing (every point they got would be faked).
+        submit(student, with_cell(release if student in cheats else solved, code))
+
+    nb = with_cell(release, "class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
+                            "    __ne__ = lambda self, other: False\n    __bool__ = lambda self: True\n")
+    for cell in nb.cells:
+        head = cell.source.split("START OF YOUR CODE")[0]
+        if utils.is_solution(cell) and cell.cell_type == "code" and "def " in head:
+            cell.source = nbtools.fill_answer(cell.source, "return AlwaysEqual()")
+    submit("always_equal", nb)
+
+    nb = nbformat.from_dict(solved)
+    nb.cells[1:1] = [nbformat.v4.new_code_cell(f"x = {i}") for i in range(10_003 - len(nb.cells))]
+    submit("ten_thousand_cells", nb)
+
+    (path,) = (course / "solutions" / A).glob("*.ipynb")
+    instructor = nbtools.read(path)
+    cell = instructor.cells[syn.cell_index(instructor, "first_letter_distribution")]
+    lines = cell.source.split("\n")
+    at = next(i for i, line in enumerate(lines) if nbtools.START_MARKER in line)
+    lines.insert(at + 1, lines[at][: len(lines[at]) - len(lines[at].lstrip())] + f"# {SECRET_SOLUTIONS}")
+    cell.source = "\n".join(lines)  # inside the solution: stripped from what students get
+    nbformat.write(instructor, str(path))
+
+    points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+              for c in release.cells if utils.is_grade(c) and c.cell_type == "code"}
+    return {"honest_correct": AUTO, "honest_partial": sum(points[f"{e}_test"] for e in PARTIAL)}
+
+
+GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv")
+
+
+def _tree(course: Path) -> dict[str, str]:
+    """sha256 of every file of the course folder but what grading writes."""
+    return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(course.rglob("*"))
+            if p.is_file() and p.relative_to(course).parts[0] not in GRADER_OUTPUTS}
+
+
+@pytest.fixture(scope="module")
+def graded(names_file, tmp_path_factory):
+    course = syn.make_course(tmp_path_factory.mktemp("adversarial"), [A])
+    port, accepted, stop = _tcp_server()
+    try:
+        honest = build_class(course, port)
+        before = _tree(course)
+        started = time.monotonic()
+        run = subprocess.run(
+            [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
+             "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT)],
+            cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900)
+        seconds = time.monotonic() - started
+    finally:
+        stop()
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = {r["student_id"]: r for r in gbk.read_csv(course / "grades.csv")}
+    return {"course": course, "rows": rows, "honest": honest, "before": before, "after": _tree(course),
+            "accepted": accepted, "seconds": seconds, "stdout": run.stdout}
+
+
+def _outputs(course: Path, student: str) -> str:
+    path = course / "autograded" / student / A / "probability.ipynb"
+    nb = json.loads(path.read_text())
+    return "\n".join(str(o.get("text", "")) + str(o.get("evalue", ""))
+                     for c in nb["cells"] for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_each_submission_ends_with_a_clear_status(graded, student):
+    status, score, words = EXPECTED[student]
+    row = graded["rows"][student]
+    if score == "partial":
+        score = graded["honest"][student]
+    assert row["status"] == status, row
+    assert row["score"] == ("" if score is None else f"{score:g}"), row
+    assert words in row["detail"], row
+
+
+def test_honest_students_keep_their_exact_scores(graded):
+    for student, score in graded["honest"].items():
+        assert graded["rows"][student]["score"] == f"{score:g}", graded["rows"][student]
+
+
+def test_nothing_outside_the_scratch_copies_changed(graded):
+    assert graded["after"] == graded["before"]
+    assert not graded["accepted"], "a notebook reached the grader's machine over the network"
+
+
+@pytest.mark.parametrize("student", sorted(LEAK_PROBES))
+def test_every_attempt_to_reach_out_was_blocked(graded, student):
+    text = _outputs(graded["course"], student)
+    assert "LEAK" not in text, text[:2000]
+    assert text.count("BLOCKED") == LEAK_PROBES[student], text[:2000]
+    assert SECRET_OTHER not in text and SECRET_SOLUTIONS not in text
+
+
+def test_bombs_were_stopped_inside_the_sandbox(graded):
+    assert "MEMORY BOMB STOPPED" in _outputs(graded["course"], "memory_bomb")
+    assert "FORK BOMB STOPPED" in _outputs(graded["course"], "fork_bomb")
+    printed = graded["course"] / "autograded" / "print_100mb" / A / "probability.ipynb"
+    assert printed.stat().st_size < 5 * 2**20, "the 100 MB print reached the autograded notebook"
+
+
+def test_replaced_functions_score_nothing_and_say_what_was_replaced(graded):
+    text = _outputs(graded["course"], "numpy_testing")
+    assert "IntegrityError" not in text  # the error name is in the traceback, the reason in evalue
+    assert "numpy.allclose was replaced" in text and "this test scores 0" in text
+
+
+def test_the_class_is_graded_in_bounded_time(graded):
+    # 18 notebooks on 2 workers: the endless loop costs one cell timeout, nothing hangs.
+    assert graded["seconds"] < 2 * TIME_LIMIT + 240, graded["stdout"]
