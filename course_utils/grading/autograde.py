@@ -104,12 +104,14 @@ class TrackedExecute(Execute):
         manager = configured_kernel_manager(self)
         if manager is not None:
             self.kernel_manager_class = manager
+        self._plan: integrity.Plan | None = None
         self._monitor: integrity.Monitor | None = None
         self._output_bytes: dict[int, int] = {}
 
     def preprocess(self, nb, resources=None, km=None):
         self._monitor = None
         self._output_bytes = {}
+        self._plan = None
         if self.check_integrity:
             info = (resources or {}).get("nbgrader", {})
             release = self.releases.get((info.get("assignment"), info.get("notebook")), nb)
@@ -135,36 +137,31 @@ class TrackedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
-        if self.check_integrity and self._monitor is None:
+        if self._plan is not None and self._monitor is None:
             self._monitor = integrity.Monitor(self, self._plan)
             try:
                 self._monitor.start()  # before any of the notebook's code
             except integrity.ProbeFailed as exc:
                 self.log.warning("integrity check not possible: %s", exc)
-                self.check_integrity = False
+                self._plan = self._monitor = None
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
+            stopped = getattr(self.km, "stop_strays", lambda: 0)()
+            if stopped:
+                cell.outputs.append(nbformat.v4.new_output(
+                    "stream", name="stdout",
+                    text=f"\n[the grader stopped {stopped} processes this cell left running]\n"))
+            if self._monitor is not None and integrity.is_test(cell):
+                problems = self._monitor.check(cell)
+                if problems:
+                    # First, so that nbgrader's determine_grade sees it before any result.
+                    cell.outputs.insert(0, integrity.error_output(problems))
         except DeadKernelError:
             why = getattr(self.km, "exit_reason", lambda: None)()
             raise KernelDied(describe_cell(self.nb, index), why) from None
         except CellTimeoutError:
             # The cell ran past Execute.timeout and did not stop when interrupted.
             raise CellStuck(describe_cell(self.nb, index)) from None
-        stop_strays = getattr(self.km, "stop_strays", None)
-        stopped = stop_strays() if stop_strays is not None else 0
-        if stopped:
-            cell.outputs.append(nbformat.v4.new_output(
-                "stream", name="stdout", text=f"\n[the grader stopped {stopped} processes this cell "
-                                              "left running]\n"))
-        if self.check_integrity and integrity.is_test(cell):
-            try:
-                problems = self._monitor.check(cell)
-            except DeadKernelError:
-                why = getattr(self.km, "exit_reason", lambda: None)()
-                raise KernelDied(describe_cell(self.nb, index), why) from None
-            if problems:
-                # First, so that nbgrader's determine_grade sees it before any result.
-                cell.outputs.insert(0, integrity.error_output(problems))
         return cell, resources
 
 
