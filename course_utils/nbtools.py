@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import IgnorePattern
+from nbgrader.preprocessors import ClearHiddenTests, IgnorePattern
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -92,6 +92,13 @@ def fill_answer(source: str, code: str) -> str:
     indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
     body = textwrap.indent(textwrap.dedent(code).strip("\n"), indent, lambda line: True)
     return "\n".join(lines[: start + 1] + body.split("\n") + lines[end:])
+
+
+def visible_part(source: str) -> str:
+    """A test cell's source as the student version has it: the hidden blocks removed."""
+    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade": True, "solution": False}})
+    cell, _ = ClearHiddenTests().preprocess_cell(cell, {}, 0)
+    return cell.source
 
 
 class CellScorer:

@@ -34,7 +34,10 @@ from . import integrity
 from .course import COURSE_ROOT, load_config, source_notebooks
 
 FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
-KINDS = ("wrong", "correct")
+# wrong: must fail the exercise's tests; correct: must pass them all; wrong_visible: a trivial
+# answer (a constant, the un-normalised result, the commonest slip) that the visible tests
+# alone, as the student runs them, must already fail.
+KINDS = ("wrong", "correct", "wrong_visible")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ class Verdict:
 
     def describe(self) -> str:
         outcome = "passed" if self.passed else "failed (" + "; ".join(self.failures) + ")"
-        expected = "pass" if self.answer.kind == "correct" else "fail"
+        expected = {"correct": "pass", "wrong": "fail",
+                    "wrong_visible": "fail the visible tests"}[self.answer.kind]
         return f"{'ok ' if self.ok else 'BAD'} {self.answer.label}: should {expected}, {outcome}"
 
 
@@ -100,13 +104,13 @@ def load_answers(assignment: str, directory: Path = FIDELITY_DIR) -> list[Answer
     for i, entry in enumerate(data.get("answer", [])):
         missing = {"exercise", "kind", "why", "code"} - entry.keys()
         if missing or entry["kind"] not in KINDS:
-            raise ValueError(f"{path}: answer #{i + 1} needs exercise, kind (wrong|correct), why, code")
+            raise ValueError(f"{path}: answer #{i + 1} needs exercise, kind ({'|'.join(KINDS)}), why, code")
         answers.append(Answer(entry["exercise"], entry["kind"], entry["why"], entry["code"]))
     return answers
 
 
 def coverage_problems(exercises: dict[str, nbtools.Exercise], answers: list[Answer]) -> list[str]:
-    """Exercises without a wrong and a correct answer, and answers for unknown exercises."""
+    """Exercises without an answer of every kind, and answers for unknown exercises."""
     problems = [f"answer for unknown exercise {a.exercise!r}" for a in answers if a.exercise not in exercises]
     for grade_id in exercises:
         for kind in KINDS:
@@ -184,6 +188,8 @@ def _try(client: NotebookClient, nb, exercise: nbtools.Exercise, answer: Answer,
             continue
         if index == exercise.solution_index:
             cell.source = nbtools.fill_answer(cell.source, answer.code)
+        elif answer.kind == "wrong_visible" and index in exercise.test_indices:
+            cell.source = nbtools.visible_part(cell.source)
         client.execute_cell(cell, index, store_history=False)
         if index in exercise.test_indices and not scorer.passed(cell):
             failures.append(nbtools.error_summary(cell) or cell.metadata.nbgrader["grade_id"])
