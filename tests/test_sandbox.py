@@ -548,3 +548,52 @@ client.execute()
 
     assert leftovers(Gone()) == []
     shutil.rmtree(box, ignore_errors=True)  # the killed grader could not remove it
+
+
+@needs_bwrap
+def test_writable_places_are_bounded_and_the_host_gets_nothing(course, tmp_path, monkeypatch):
+    """The kernel may fill its scratch folder, /tmp and /dev/shm only up to their size limits
+    (tmpfs that vanish with the sandbox); the host's connection folder is root's again before
+    the first cell, so nothing the notebook writes reaches the host's disk."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    monkeypatch.setenv(sandbox.RUNTIME_ENV, str(runtime))
+    nb = notebook(
+        """import os, errno
+def fill(folder, limit_mb=2048):
+    written = 0
+    try:
+        with open(os.path.join(folder, "filler.bin"), "wb") as f:
+            while written < limit_mb * 2**20:
+                f.write(b"x" * 2**20)
+                written += 2**20
+                f.flush()
+    except OSError as exc:
+        return written >> 20, errno.errorcode.get(exc.errno)
+    return written >> 20, None
+for folder in (".", "/tmp", "/dev/shm"):
+    print("FILL", folder, *fill(folder))""",
+        """import os
+import sys
+box = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+attempts = []
+for name in ("kernel.json", "new.bin"):
+    try:
+        with open(os.path.join(box, name), "ab") as f:
+            f.write(b"x" * 2**20)
+        attempts.append("WROTE " + name)
+    except OSError:
+        attempts.append("REFUSED " + name)
+print(*attempts)""",
+    )
+    km = run(nb, course["cwd"], scratch_mb=64, file_mb=4096)
+    fills = text(nb.cells[0])
+    for folder, limit in ((".", 64), ("/tmp", 64), ("/dev/shm", 64)):
+        line = next(x for x in fills.splitlines() if x.startswith(f"FILL {folder} "))
+        mb, err = int(line.split()[2]), line.split()[3]
+        assert mb <= limit and err in ("ENOSPC", "EFBIG"), fills
+    attempts = text(nb.cells[1])
+    assert "WROTE" not in attempts and attempts.count("REFUSED") == 2, attempts
+    assert km.sandbox_path.startswith(f"{runtime}/nbsandbox-{os.getpid()}-")
+    assert leftovers(km) == []
+    assert list(runtime.iterdir()) == []

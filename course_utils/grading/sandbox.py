@@ -26,7 +26,11 @@ under Debian's ``bwrap`` (bubblewrap), with
 - a working directory that is a scratch copy of the submission's folder (a
   size-limited tmpfs at the same path; nothing written there reaches the disk),
   a private /tmp (``HOME``, ``MPLCONFIGDIR`` and ``TMPDIR`` point into it), and
-  a private /dev/shm;
+  a private /dev/shm, all three size-limited tmpfs that vanish with the sandbox
+  however it ends. The connection folder on the host is the kernel's only until
+  it has bound its sockets: then it is given back to root, so the kernel cannot
+  write a byte more to the host's disk (and a killed worker's folder is removed
+  by the grading command, see ``runtime_dir``);
 - an unprivileged user id of its own (random, unused) and limits on address
   space, CPU time, processes/threads, file size and open files; a wall-clock
   limit per notebook, after which the whole sandbox is killed;
@@ -79,6 +83,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 UID_BASE, UID_SPAN = 1_600_000_000, 100_000_000
 """Sandbox user ids: random in [UID_BASE, UID_BASE + UID_SPAN), far above any real account."""
 SUBMISSION_MOUNT = "/.submission"
+RUNTIME_ENV = "COURSE_SANDBOX_RUNTIME_DIR"
 DEFAULT_ENV_KEEP = [
     "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "TZ",
     "COURSE_NAMES_FILE", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "MPLBACKEND",
@@ -260,6 +265,19 @@ class SandboxedKernelManager(AsyncKernelManager):
              "folders (default: the course folder and the home folder).")
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+    runtime_dir = Unicode(
+        config=True,
+        help=f"Host folder for the kernels' connection folders (default: ${RUNTIME_ENV}, else the "
+             "system's temporary folder). Each is named nbsandbox-<pid of this process>-..., so "
+             "the grading command can remove those of a worker it had to kill.")
+    seal_seconds = Integer(
+        60, config=True,
+        help="How long to wait for the kernel to bind its sockets before its connection folder is "
+             "taken back (it is taken back then anyway, and a kernel that had not bound fails to start).")
+
+    @default("runtime_dir")
+    def _runtime_default(self):
+        return os.environ.get(RUNTIME_ENV) or tempfile.gettempdir()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -285,7 +303,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.returncode = None
         if self._sandbox_dir:  # a restart: the previous kernel is gone
             shutil.rmtree(self._sandbox_dir, ignore_errors=True)
-        self._sandbox_dir = self.sandbox_path = tempfile.mkdtemp(prefix="nbsandbox-")
+        self._sandbox_dir = self.sandbox_path = tempfile.mkdtemp(
+            prefix=f"nbsandbox-{os.getpid()}-", dir=self.runtime_dir)
         self.connection_file = os.path.join(self._sandbox_dir, "kernel.json")
         if self.transport == "ipc":
             self.ip = os.path.join(self._sandbox_dir, "kernel")
@@ -315,6 +334,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             kernel_cmd, kw = self._wrap(bwrap, kernel_cmd, kw)
             self.sandboxed = True
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        if self.sandboxed:
+            await self._seal()
         if self.wall_seconds:
             self._timer = threading.Timer(self.wall_seconds, self._wall_clock_expired)
             self._timer.daemon = True
@@ -383,6 +404,38 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["cwd"] = box
         self.log.debug("sandbox: %s", args)
         return args, kw
+
+    async def _seal(self) -> None:
+        """Give the connection folder back to root once the kernel has bound its sockets.
+
+        It is the only host folder the kernel could write to, and ipykernel needs it only
+        to create its Unix sockets at start-up (no code of the notebook runs before that:
+        cells are sent once the kernel answers on those sockets). Root, which the grader
+        is, still connects through it.
+        """
+        import asyncio
+        import time
+
+        box = self._sandbox_dir
+        if not box:
+            return
+        ports = [self.shell_port, self.iopub_port, self.stdin_port, self.hb_port, self.control_port]
+        sockets = [f"{self.ip}-{port}" for port in ports] if self.transport == "ipc" else []
+        process = getattr(self.provisioner, "process", None)
+        deadline = time.monotonic() + self.seal_seconds
+        while sockets and time.monotonic() < deadline:
+            if all(os.path.exists(path) for path in sockets):
+                break
+            if process is not None and process.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        for path in (box, self.connection_file):
+            try:
+                os.chown(path, 0, 0)
+            except OSError:
+                pass
+        # Traversable, not listable: the kernel still reaches the judge's socket inside (judge/).
+        os.chmod(box, 0o711)
 
     def _may_copy(self, cwd: Path, box: Path) -> bool:
         hidden = [Path(p).resolve() for p in self.hide_cwd_under] + [box]
