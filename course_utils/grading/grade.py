@@ -42,6 +42,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -59,6 +60,11 @@ from .course import assignments as all_assignments
 SUBMITTED = "submitted"
 AUTOGRADED = "autograded"
 DEFAULT_TIME_LIMIT = 600.0
+TIMESTAMP = "timestamp.txt"
+MAX_TIMESTAMP_BYTES = 256
+"""nbgrader writes one line such as ``2026-01-01 12:00:00.000000 UTC``; anything longer is not one."""
+RUNTIME_ENV = "COURSE_SANDBOX_RUNTIME_DIR"
+"""Folder for the sandboxes' connection folders during a run (see ``sandbox.runtime_dir``)."""
 
 
 def default_db_url(root: Path) -> str:
@@ -91,24 +97,74 @@ class Task:
     student: str
     assignment: str
     submitted: str
+    link: str | None = None
+    """Where the submission folder points when it is a symbolic link (it is then not graded)."""
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def find_submissions(root: Path, assignments: list[str], shard=None,
                      students: list[str] | None = None) -> list[Task]:
     """Every ``submitted/<student>/<assignment>/`` folder, for the given assignments and shard
-    (and students, when given)."""
+    (and students, when given).
+
+    Links are never followed: a student folder that is a link is left out (with a warning),
+    and an assignment folder that is a link becomes a task carrying ``link``, which the run
+    records as failed without reading it (it could point at ``solutions/`` or at another
+    student's folder).
+    """
     base = Path(root) / SUBMITTED
     tasks = []
-    if not base.is_dir():
+    if not _is_real_dir(base):
         return tasks
-    for student_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for student_dir in sorted(p for p in base.iterdir() if not p.name.startswith(".")):
         if not in_shard(student_dir.name, shard) or (students and student_dir.name not in students):
+            continue
+        if student_dir.is_symlink():
+            print(f"warning: {SUBMITTED}/{student_dir.name} is a symbolic link; not followed, not graded",
+                  file=sys.stderr)
+            continue
+        if not _is_real_dir(student_dir):
             continue
         for assignment in assignments:
             folder = student_dir / assignment
-            if folder.is_dir():
+            if folder.is_symlink():
+                tasks.append(Task(student_dir.name, assignment, str(folder), link=os.readlink(folder)))
+            elif _is_real_dir(folder):
                 tasks.append(Task(student_dir.name, assignment, str(folder)))
     return tasks
+
+
+def read_timestamp(folder: str | Path) -> str | None:
+    """The submission's ``timestamp.txt`` when it is a small regular file holding a time nbgrader
+    can read, else None. Never follows a link, never blocks (a FIFO), never raises."""
+    from nbgrader import utils
+
+    path = os.path.join(str(folder), TIMESTAMP)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = os.read(fd, MAX_TIMESTAMP_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_TIMESTAMP_BYTES:
+            return None
+        text = data.decode("utf-8").strip()
+        if not text:
+            return None
+        utils.parse_utc(text)
+        return text
+    except Exception:  # noqa: BLE001  (a bad timestamp is ignored; the grader notes it in detail)
+        return None
 
 
 def register(root: Path, assignments: list[str], db_url: str) -> dict[str, dict[str, str]]:
@@ -163,6 +219,8 @@ def _worker(conn, init: dict) -> None:
     os.dup2(out, 2)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(init["threads"]))  # the kernels share the cores
+    if init.get("runtime"):
+        os.environ[RUNTIME_ENV] = init["runtime"]
 
     from .autograde import Grader
     from .autograde import Task as GraderTask
@@ -371,10 +429,28 @@ def _grade(root, chosen, output, started, lock, *, jobs, shard, db_url, course_i
     if tasks:
         releases = register(root, sorted({t.assignment for t in tasks}), db_url)
         names = {a: list(nbs) for a, nbs in releases.items()}
+        orders = _orders(releases)
+        for task in (t for t in tasks if t.link is not None):
+            _record_failure(db_url, course_id, orders, task,
+                            f"not graded: the submission folder is a symbolic link (to {task.link[:200]!r}); "
+                            "links are not followed")
+            summary.graded_now += 1
+
+        def finished(gb, task: Task) -> bool:
+            if force:
+                return False
+            ts = os.path.join(task.submitted, TIMESTAMP)
+            if os.path.lexists(ts) and read_timestamp(task.submitted) is None:
+                return False  # unreadable: the worker grades it and says why in detail
+            try:
+                return is_finished(gb, root, GraderTask(task.student, task.assignment, task.submitted),
+                                   names[task.assignment])
+            except Exception:  # noqa: BLE001  (one submission must not stop the class)
+                return False
+
         with Gradebook(db_url, course_id) as gb:
-            todo = [t for t in tasks if force or not is_finished(
-                gb, root, GraderTask(t.student, t.assignment, t.submitted), names[t.assignment])]
-        summary.skipped = len(tasks) - len(todo)
+            todo = [t for t in tasks if t.link is None and not finished(gb, t)]
+        summary.skipped = len(tasks) - len(todo) - sum(t.link is not None for t in tasks)
         if todo:
             summary.interrupted = not _run_pool(
                 todo, summary, root=root, db_url=db_url, course_id=course_id, releases=releases,
@@ -383,7 +459,7 @@ def _grade(root, chosen, output, started, lock, *, jobs, shard, db_url, course_i
                 progress=progress)
 
     def pending(student: str, assignment: str) -> bool:
-        return (root / SUBMITTED / student / assignment).is_dir()
+        return _is_real_dir(root / SUBMITTED / student / assignment)
 
     no_gradebook = db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists()
     summary.rows = [] if no_gradebook else gbk.export(db_url, course_id, assignments=chosen,
@@ -391,6 +467,34 @@ def _grade(root, chosen, output, started, lock, *, jobs, shard, db_url, course_i
     gbk.write_csv(summary.rows, output)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _orders(releases: dict[str, dict[str, str]]) -> dict[str, dict[str, list[str]]]:
+    """assignment -> notebook -> the grade ids of its answer cells, in order."""
+    return {a: {n: [c.metadata.nbgrader["grade_id"] for c in nbformat.reads(t, as_version=4).cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+                for n, t in nbs.items()} for a, nbs in releases.items()}
+
+
+def _record_failure(db_url: str, course_id: str, orders, task: Task, reason: str) -> None:
+    """Mark ``task`` failed in the gradebook, as nbgrader does for a failed submission: its half-done
+    autograded notebook is removed by the caller. Retried a few times (the gradebook may be busy)."""
+    from nbgrader.api import Gradebook
+
+    stamp = None if task.link is not None else read_timestamp(task.submitted)
+    names = orders.get(task.assignment, {})
+    for attempt in range(5):
+        try:
+            with Gradebook(db_url, course_id) as gb:
+                gbk.record_failure(gb, task.assignment, task.student, reason,
+                                   order=next(iter(names.values()), None), timestamp=stamp)
+            return
+        except Exception as exc:  # noqa: BLE001  (reported; the run goes on for the others)
+            if attempt == 4:
+                print(f"warning: could not record {task.student}/{task.assignment} as failed "
+                      f"({type(exc).__name__}: {exc})", file=sys.stderr)
+            else:
+                time.sleep(0.2 * 2 ** attempt)
 
 
 def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, releases, jobs,
@@ -406,13 +510,15 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
     stage = root / AUTOGRADED / (".stage" if shard is None else f".stage-{shard[0]}of{shard[1]}")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
+    # The kernels' connection folders (Unix sockets: the path must stay short, so not in the
+    # course folder); removed with the run, and a killed worker's at once.
+    runtime = tempfile.mkdtemp(prefix="grade-run-")
+    os.chmod(runtime, 0o711)
     init = {"root": str(root), "db_url": db_url, "course_id": course_id, "releases": releases,
             "stage": str(stage), "cell_timeout": cell_timeout, "log_dir": str(log_dir),
             "threads": max(1, (os.cpu_count() or 1) // jobs), "parent": os.getpid(),
-            "lock_fd": lock_fd}
-    order = {a: {n: [c.metadata.nbgrader["grade_id"] for c in nbformat.reads(t, as_version=4).cells
-                     if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
-                 for n, t in nbs.items()} for a, nbs in releases.items()}
+            "lock_fd": lock_fd, "runtime": runtime}
+    order = _orders(releases)
     # fork starts a worker at once (nbgrader is imported already); spawn where there is no fork.
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -428,12 +534,7 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
         # As nbgrader does for a failed submission: no autograded notebook (it would be the
         # half-done copy of the killed run) and so no feedback.
         shutil.rmtree(root / AUTOGRADED / task.student / task.assignment, ignore_errors=True)
-        with Gradebook(db_url, course_id) as gb:
-            ts = (Path(task.submitted) / "timestamp.txt")
-            stamp = ts.read_text().strip() if ts.exists() else None
-            names = order[task.assignment]
-            gbk.record_failure(gb, task.assignment, task.student, reason,
-                               order=next(iter(names.values()), None), timestamp=stamp or None)
+        _record_failure(db_url, course_id, order, task, reason)
 
     def finish(task: Task, status: str, seconds: float) -> None:
         summary.times[(task.student, task.assignment)] = seconds
@@ -477,6 +578,8 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
                 if over or not w.proc.is_alive():
                     task, seconds = w.task, time.monotonic() - w.started
                     w.kill()
+                    w.task = None  # whatever the queue holds: the loop waits for no dead worker
+                    _remove_boxes(runtime, w.proc.pid)
                     if task is not None:
                         reason = (f"over the time limit: grading took more than {time_limit:g} s "
                                   "(an endless loop that ignores interruption, or far too slow code)"
@@ -492,11 +595,21 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
         return False
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    for w in workers:
-        if not w.conn.closed:
-            w.stop()
+        for w in workers:
+            if not w.conn.closed:
+                w.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
     bar.close()
     return True
+
+
+def _remove_boxes(runtime: str, pid: int | None) -> None:
+    """The connection folders of a killed worker's kernels (``sandbox.runtime_dir`` names them
+    after the worker's pid)."""
+    if pid is None:
+        return
+    for box in Path(runtime).glob(f"nbsandbox-{pid}-*"):
+        shutil.rmtree(box, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
