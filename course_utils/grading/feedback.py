@@ -15,7 +15,11 @@ more preprocessors before its HTML export:
   loses its traceback (whose context lines could show hidden code). Other output
   of such a cell (prints, warnings, the last value) is dropped: it cannot be
   told apart from what the hidden tests printed.
-- nbgrader's own ``ClearHiddenTests`` then removes the hidden source.
+- :class:`ClearHiddenTestsOfTests`, nbgrader's own ``ClearHiddenTests`` applied to
+  the test cells only, then removes the hidden source. (Hidden tests live only in
+  test cells, restored from the gradebook; nbgrader's version also reads the
+  student's cells, where the marker text twice or without its end made the whole
+  feedback fail.)
 
 Failed submissions have no autograded notebook, so they get no feedback (their
 reason is in grades.csv and in the formgrader).
@@ -75,6 +79,16 @@ def failing_line(traceback: list[str], execution_count) -> int | None:
     return None
 
 
+class ClearHiddenTestsOfTests(ClearHiddenTests):
+    """nbgrader's ``ClearHiddenTests`` on test cells only: a student's cell is the student's text,
+    whatever markers it contains."""
+
+    def preprocess_cell(self, cell: NotebookNode, resources, index: int):
+        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
+
+
 class RedactHiddenTests(NbGraderPreprocessor):
     """Replace what a test cell's hidden tests show in its outputs by one line per exercise."""
 
@@ -127,7 +141,7 @@ class RedactHiddenTests(NbGraderPreprocessor):
 def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
     config = load_config(root, db_url=db_url)
     config.GenerateFeedback.preprocessors = [
-        GetGrades, RedactHiddenTests, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+        GetGrades, RedactHiddenTests, ClearHiddenTestsOfTests, CSSHTMLHeaderPreprocessor]
     config.HTMLExporter.template_name = "feedback"
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = assignment

@@ -74,13 +74,22 @@ SUSPICIOUS_CALLS = {"exec": "runs code from a string (exec)", "eval": "runs code
 # --------------------------------------------------------------------------- reading the code
 
 def parse(source: str) -> ast.Module | None:
-    """A cell's source as Python (IPython's magics translated), or None when it is not valid."""
+    """A cell's source as Python (IPython's magics translated), or None when it is not valid.
+
+    Code nested or chained too deeply for the grader's parser raises :class:`.repair.TooComplex`
+    rather than passing as "not Python": the kernel, with a higher recursion limit, might run it.
+    """
     from IPython.core.inputtransformer2 import TransformerManager
+
+    from .repair import TooComplex
 
     try:
         return ast.parse(TransformerManager().transform_cell(source))
     except (SyntaxError, ValueError, IndexError):
         return None
+    except (RecursionError, MemoryError):
+        raise TooComplex("notebook too deeply nested: a cell's code is nested or chained too deeply "
+                         f"for the grader to read ({len(source):,} characters); review it by hand") from None
 
 
 def import_bindings(tree: ast.Module, top_level_only: bool = True) -> dict[str, str]:
@@ -305,12 +314,17 @@ def runtime_findings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
 
 def scan(nb: nbformat.NotebookNode, plan: Plan) -> list[tuple[int, int, str]]:
     """(cell index, line, what) for code in the cells a student can edit that replaces watched
-    functions or reaches around scoping to do so. Honest answers to the exercises have none."""
+    functions or reaches around scoping to do so. Honest answers to the exercises have none.
+    Raises :class:`.repair.TooComplex` for code too deeply nested to read."""
+    from .repair import TooComplex
     findings: list[tuple[int, int, str]] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or (utils.is_locked(cell) and not utils.is_solution(cell)):
             continue
-        tree = parse(cell.source)
+        try:
+            tree = parse(cell.source)
+        except TooComplex as exc:
+            raise TooComplex(str(exc).replace("a cell's code", f"the code of cell {index + 1}")) from None
         if tree is None:
             continue
         aliases = {**plan.imports, **import_bindings(tree, top_level_only=False)}

@@ -33,8 +33,38 @@ from nbformat import NotebookNode
 from nbgrader import utils
 
 
+MAX_NOTEBOOK_BYTES = 64 << 20
+"""A notebook larger than this is not read: the course's notebooks with all their figures are
+a few MB, and every copy the grader makes of a larger one costs memory and time."""
+MAX_DEPTH = 100
+"""Deepest nesting of JSON containers read (nbformat's own structure is 6 deep; a plot spec in an
+output perhaps 20). Deeper data would crash the grader's recursive code (copy, validation)."""
+
+
 class Unrepairable(Exception):
     """The submission cannot be graded; the message says why, for an instructor."""
+
+
+class TooComplex(Unrepairable):
+    """The notebook is too large or too deeply nested to be read safely."""
+
+
+def json_depth(value) -> int:
+    """How deeply ``value``'s lists and dicts nest (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 @dataclass
@@ -46,11 +76,18 @@ class Repaired:
 
 def parse(data: bytes, name: str) -> NotebookNode:
     """The notebook in ``data``, or :class:`Unrepairable` saying in words what the file is."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise TooComplex(f"notebook too large: {name} is {len(data) / 2**20:,.0f} MB (more than "
+                         f"{MAX_NOTEBOOK_BYTES >> 20} MB is not read); review it by hand")
     text = data.decode("utf-8", errors="replace")
     if not text.strip():
         raise Unrepairable(f"not a notebook: {name} is empty")
+    too_deep = TooComplex(f"notebook too deeply nested: {name} nests its data more than {MAX_DEPTH} "
+                          "levels deep (no notebook does); review it by hand")
     try:
         raw = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
     except json.JSONDecodeError as exc:
         if text.lstrip().startswith("{"):
             raise Unrepairable(
@@ -60,10 +97,14 @@ def parse(data: bytes, name: str) -> NotebookNode:
         raise Unrepairable(f"not a notebook: {name} is not JSON (it starts with {start!r})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list) or "nbformat" not in raw:
         raise Unrepairable(f"not a notebook: {name} is JSON but not in Jupyter's notebook format")
+    if json_depth(raw) > MAX_DEPTH:
+        raise too_deep
     try:
         nb = nbformat.reads(text, as_version=4)
         nbformat.validator.normalize(nb)
         nbformat.validate(nb)
+    except RecursionError:
+        raise too_deep from None
     except Exception as exc:  # noqa: BLE001  (nbformat raises several kinds)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Unrepairable(f"not a valid notebook: {name}: {first[:200]}") from None
