@@ -81,6 +81,110 @@ class CellStuck(RuntimeError):
         self.where = where
 
 
+MAX_NOTEBOOK_OUTPUT_BYTES = 16_000_000
+"""Output kept per notebook, all cells together: a course notebook with its figures has a few MB."""
+MAX_ERROR_CHARS = 4_000
+"""An error kept past the budget is cut to this many characters of message and traceback."""
+MAX_KEPT_ERRORS = 5
+"""Errors kept per cell past the budget (one suffices to fail the cell)."""
+
+
+def payload_size(value, limit: int) -> int:
+    """Characters in ``value``'s strings, keys and numbers, counted without recursion and
+    stopping soon after ``limit`` (a message may be nested arbitrarily deep or be huge)."""
+    size, stack = 0, [value]
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, dict):
+            size += 2 * len(item)
+            for key, child in item.items():
+                size += len(key) if isinstance(key, str) else 8
+                stack.append(child)
+        elif isinstance(item, (list, tuple)):
+            size += len(item) + 2
+            stack.extend(item)
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            size += len(item)
+        else:
+            size += 8
+    return size
+
+
+class OutputBudget:
+    """What one notebook's kernel may add to the autograded notebook, counted as messages arrive.
+
+    Every kind counts (stream text, display and result data with their metadata, error names,
+    messages and tracebacks, display updates, widget messages) against a cap per cell and a cap
+    per notebook. Past either, output is dropped with one note per cell, except that a cell's
+    errors (and its first stderr) are still kept, cut short: they decide its score, and dropping
+    them would turn a failing cell into a passing one.
+    """
+
+    def __init__(self, nb, cell_bytes: int, notebook_bytes: int = MAX_NOTEBOOK_OUTPUT_BYTES):
+        self.nb = nb
+        self.cell_bytes, self.notebook_bytes = cell_bytes, notebook_bytes
+        self.used: dict[int, int] = {}
+        self.total = 0
+        self.noted: set[int] = set()
+        self.kept_errors: dict[int, int] = {}
+        self.kept_stderr: set[int] = set()
+
+    def _fits(self, cell_index: int | None, size: int) -> bool:
+        cell_ok = cell_index is None or self.used.get(cell_index, 0) + size <= self.cell_bytes
+        return cell_ok and self.total + size <= self.notebook_bytes
+
+    def _charge(self, cell_index: int | None, size: int) -> None:
+        self.total += size
+        if cell_index is not None:
+            self.used[cell_index] = self.used.get(cell_index, 0) + size
+
+    def admit(self, outs: list, msg: dict, cell_index: int) -> dict | None:
+        """``msg`` when it fits, a shortened copy when it must be kept, or None (dropped)."""
+        kind = msg.get("msg_type")
+        content = msg.get("content") or {}
+        limit = max(self.cell_bytes, self.notebook_bytes)
+        size = payload_size(content, limit)
+        if self._fits(cell_index, size):
+            self._charge(cell_index, size)
+            return msg
+        short = None
+        if kind == "error" and self.kept_errors.get(cell_index, 0) < MAX_KEPT_ERRORS:
+            self.kept_errors[cell_index] = self.kept_errors.get(cell_index, 0) + 1
+            trace = content.get("traceback")
+            trace = "\n".join(map(str, trace)) if isinstance(trace, list) else str(trace or "")
+            short = {"ename": str(content.get("ename", "Error"))[:200],
+                     "evalue": _cut(str(content.get("evalue", "")), MAX_ERROR_CHARS),
+                     "traceback": [_cut(trace, MAX_ERROR_CHARS)]}
+        elif kind == "stream" and content.get("name") == "stderr" and cell_index not in self.kept_stderr:
+            self.kept_stderr.add(cell_index)
+            short = {"name": "stderr", "text": _cut(str(content.get("text", "")), MAX_ERROR_CHARS)}
+        if cell_index not in self.noted:
+            self.noted.add(cell_index)
+            whole = self.total + size > self.notebook_bytes
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stdout",
+                text=f"\n[output cut by the grader: this {'notebook' if whole else 'cell'} produced more "
+                     f"than {self.notebook_bytes if whole else self.cell_bytes:,} bytes of output]\n"))
+        if short is None:
+            return None
+        self._charge(cell_index, payload_size(short, limit))
+        return {**msg, "content": short}
+
+    def admit_update(self, msg: dict) -> bool:
+        """Whether a display update or widget message fits the notebook's budget (and count it)."""
+        size = payload_size(msg.get("content") or {}, self.notebook_bytes)
+        if self.total + size > self.notebook_bytes:
+            return False
+        self.total += size
+        return True
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit:,} characters cut by the grader]"
+
+
 class TrackedExecute(Execute):
     """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung,
     and checking after each test cell that the notebook did not replace what the tests rely on
@@ -119,22 +223,28 @@ class TrackedExecute(Execute):
         return super().preprocess(nb, resources, km)
 
     def output(self, outs, msg, display_id, cell_index):
-        """nbclient's output handler, keeping at most ``max_output_bytes`` per cell: a notebook that
-        prints gigabytes would otherwise fill the grader's memory and the autograded notebook
-        (nbgrader's ``LimitOutput`` counts lines, and only after the run)."""
-        content = msg.get("content", {})
-        if msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data"):
-            size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-            used = self._output_bytes.get(cell_index, 0)
-            self._output_bytes[cell_index] = used + size
-            if used + size > self.max_output_bytes:
-                if used <= self.max_output_bytes:
-                    outs.append(nbformat.v4.new_output(
-                        "stream", name="stdout",
-                        text=f"\n[output cut by the grader: this cell printed more than "
-                             f"{self.max_output_bytes:,} bytes]\n"))
-                return None
-        return super().output(outs, msg, display_id, cell_index)
+        """nbclient's output handler, within the cell's and the notebook's output budget
+        (:class:`OutputBudget`): a notebook that prints, raises or displays gigabytes would
+        otherwise fill the grader's memory and the autograded notebook (nbgrader's
+        ``LimitOutput`` counts lines, and only after the run)."""
+        msg = self._budget().admit(outs, msg, cell_index)
+        return None if msg is None else super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        # update_display_data rewrites earlier outputs without passing through output().
+        if self._budget().admit_update(msg):
+            super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        # Widget state is kept in the notebook's metadata: it counts like output.
+        if self._budget().admit_update(msg):
+            super().handle_comm_msg(outs, msg, cell_index)
+
+    def _budget(self) -> OutputBudget:
+        budget = getattr(self, "_output_budget", None)
+        if budget is None or budget.nb is not self.nb:  # a new notebook
+            budget = self._output_budget = OutputBudget(self.nb, self.max_output_bytes)
+        return budget
 
     def preprocess_cell(self, cell, resources, index):
         if self._plan is not None and self._monitor is None:
