@@ -75,6 +75,22 @@ def test_counting_notebook_prints_the_reference_figures(assignment, printed):
 
 
 @pytest.mark.parametrize("assignment", [pytest.param(COUNTING, marks=_group(COUNTING))])
+def test_counting_notebook_prints_the_held_out_figures(assignment, printed):
+    # perplexity on dev (issue 17), the held-out comparison, and the trigram training losses on all
+    # names that notebook 06's neural trigram is compared with
+    out = printed(assignment)
+    _line(out, r"^best k on dev: 0\.3; bigram test NLL with it: 2\.4580$")
+    _line(out, r"^uniform model, dev perplexity: 27\.00$")
+    _line(out, r"^bigram \(k = 0\.3\), dev perplexity: 11\.6229$")
+    _line(out, r"^bigram \(k = 0\.3\), dev bits per character: 3\.5389$")
+    for k, loss in (("0", "2.1857"), ("0.1", "2.1895"), ("1", "2.2126")):
+        _line(out, rf"^trigram training loss on all names, k = {re.escape(k)}: {re.escape(loss)}$")
+    _line(out, r"^bigram  \(k = 0\.3\): dev 2\.4530, test 2\.4580$")
+    _line(out, r"^trigram \(k = 0\.1\): dev 2\.2225, test 2\.2240$")
+    _line(out, r"^dev perplexity: bigram 11\.62, trigram 9\.23$")
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(COUNTING, marks=_group(COUNTING))])
 def test_counting_notebook_times_loop_and_vectorised_counting(assignment, printed):
     # The speed-up itself is a measurement the notebook prints, not something to assert on.
     match = _line(printed(assignment), r"^speed-up: (\d+)x; same table: (\w+)$")
