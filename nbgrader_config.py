@@ -47,3 +47,16 @@ c.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedK
 c.SandboxedKernelManager.memory_mb = 4096  # address space per process (notebook 06 peaks at 2.0 GB)
 c.SandboxedKernelManager.cpu_seconds = 300  # CPU time of the kernel
 c.SandboxedKernelManager.wall_seconds = 600  # wall clock per notebook
+
+# nbgrader's own autograde (`nbgrader autograde`, the Formgrader's Autograde button) runs
+# notebooks the way the grading command does: in the sandbox, with every test cell judged
+# outside the student's kernel (course_utils/grading/judge/).
+c.Autograde.autograde_preprocessors = [
+    "course_utils.grading.autograde.TrackedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]

@@ -44,7 +44,9 @@ from traitlets import Bool, Integer
 
 from . import gradebook as gbk
 from . import integrity
-from .course import load_config
+from .course import COURSE_ROOT, SOURCE_DIR, load_config
+from .ingest import BadSubmission, Submission, read_submission
+from .judge import Judge, run_test_cell
 from .repair import Unrepairable, looks_like, parse, repair
 
 TIMEOUT_ERRORS = ("CellTimeoutError",)
@@ -187,11 +189,14 @@ def _cut(text: str, limit: int) -> str:
 
 class TrackedExecute(Execute):
     """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung,
-    and checking after each test cell that the notebook did not replace what the tests rely on
-    (:mod:`.integrity`; a test cell that ran with something replaced scores 0)."""
+    with every test cell judged outside the student's kernel (:mod:`.judge`)."""
 
-    check_integrity = Bool(True, help="Check after each test cell that the functions the tests "
-                                      "rely on were not replaced (see course_utils.grading.integrity)"
+    judge = Bool(True, help="Run test cells in the grader's judge, against the kernel's objects, "
+                            "instead of in the student's kernel (see course_utils.grading.judge)"
+                 ).tag(config=True)
+
+    check_integrity = Bool(True, help="Without the judge: check after each test cell that the functions "
+                                      "the tests rely on were not replaced (course_utils.grading.integrity)"
                            ).tag(config=True)
     max_output_bytes = Integer(1_000_000, help="Output kept per cell (bytes); what a cell prints "
                                                "beyond it is dropped while it runs").tag(config=True)
@@ -211,16 +216,43 @@ class TrackedExecute(Execute):
         self._plan: integrity.Plan | None = None
         self._monitor: integrity.Monitor | None = None
         self._output_bytes: dict[int, int] = {}
+        self._release: nbformat.NotebookNode | None = None
+        self._judge: Judge | None = None
 
     def preprocess(self, nb, resources=None, km=None):
         self._monitor = None
         self._output_bytes = {}
         self._plan = None
-        if self.check_integrity:
-            info = (resources or {}).get("nbgrader", {})
-            release = self.releases.get((info.get("assignment"), info.get("notebook")), nb)
-            self._plan = integrity.Plan.from_release(release)
-        return super().preprocess(nb, resources, km)
+        info = (resources or {}).get("nbgrader", {})
+        self._release = self._course_version(info.get("assignment"), info.get("notebook"), nb)
+        if self.check_integrity and not self.judge:
+            self._plan = integrity.Plan.from_release(self._release)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if self._judge is not None:
+                self._judge.close()
+                self._judge = None
+
+    def _course_version(self, assignment: str | None, notebook: str | None, nb):
+        """The course's own version of the notebook: what it imports is the judge's, never the submission's."""
+        found = self.releases.get((assignment, notebook))
+        if found is not None:
+            return found
+        source = COURSE_ROOT / SOURCE_DIR / str(assignment) / f"{notebook}.ipynb"
+        if assignment and notebook and source.is_file():
+            return nbformat.read(str(source), as_version=4)
+        if self.judge:
+            raise FileNotFoundError(f"the judge needs the course's {source.relative_to(COURSE_ROOT)}")
+        return nb
+
+    def _judged(self, cell, resources, index):
+        """The test cell run by the judge while the kernel answers its requests."""
+        if self._judge is None:
+            self._judge = Judge.for_release(self._release, folder=getattr(self.km, "sandbox_path", None),
+                                            timeout=(self.timeout or 60) + 30)
+        return run_test_cell(self, self._judge, cell, index,
+                             execute=lambda c, i: Execute.preprocess_cell(self, c, resources, i))
 
     def output(self, outs, msg, display_id, cell_index):
         """nbclient's output handler, within the cell's and the notebook's output budget
@@ -255,7 +287,10 @@ class TrackedExecute(Execute):
                 self.log.warning("integrity check not possible: %s", exc)
                 self._plan = self._monitor = None
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            if self.judge and integrity.is_test(cell):
+                cell = self._judged(cell, resources, index)
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
             stopped = getattr(self.km, "stop_strays", lambda: 0)()
             if stopped:
                 cell.outputs.append(nbformat.v4.new_output(
@@ -372,27 +407,29 @@ class Grader:
         return {name: [c.metadata.nbgrader["grade_id"] for c in nb.cells if utils.is_solution(c)]
                 for name, nb in self.releases[assignment].items()}
 
-    def resolve(self, folder: Path, assignment: str) -> tuple[dict[str, Path], list[str]]:
+    def resolve(self, submission: Submission, assignment: str) -> tuple[dict[str, str], list[str]]:
         """The submitted file for each notebook of the assignment, and notes on renamed ones."""
         expected = self.releases[assignment]
-        files = {p.name: p for p in folder.glob("*.ipynb")} if folder.is_dir() else {}
+        files = submission.notebooks
         found, notes = {}, []
         for name in expected:
             if f"{name}.ipynb" in files:
-                found[name] = files[f"{name}.ipynb"]
+                found[name] = f"{name}.ipynb"
+            elif f"{name}.ipynb" in submission.not_files:
+                raise Unrepairable(f"not a notebook: {name}.ipynb is {submission.not_files[f'{name}.ipynb']}")
         missing = [n for n in expected if n not in found]
         others = sorted(n for n in files if n[:-6] not in expected)
         for name in missing:
             candidates = []
             for other in others:
                 try:
-                    nb = parse(files[other].read_bytes(), other)
+                    nb = parse(files[other], other)
                 except Unrepairable:
                     continue
                 if looks_like(nb, expected[name]):
                     candidates.append(other)
             if len(candidates) == 1 and len(missing) == 1:
-                found[name] = files[candidates[0]]
+                found[name] = candidates[0]
                 notes.append(f"{candidates[0]} was graded as {name}.ipynb (the notebook was renamed)")
                 continue
             extra = f"; found {', '.join(others)} instead" if others else ""
@@ -411,25 +448,26 @@ class Grader:
         log = self._logger(task)
         order = self._order(task.assignment)
         try:
-            found, renamed = self.resolve(folder, task.assignment)
-            for name, path in found.items():
+            try:
+                submission = read_submission(folder)
+            except BadSubmission as exc:
+                raise Unrepairable(f"not graded: {exc}") from None
+            found, renamed = self.resolve(submission, task.assignment)
+            for name, filename in found.items():
                 release = self.releases[task.assignment][name]
-                submitted = parse(path.read_bytes(), path.name)
+                submitted = parse(submission.notebooks[filename], filename)
                 limit = max(MAX_CELLS, MAX_CELLS_FACTOR * len(release.cells))
                 if len(submitted.cells) > limit:
                     raise Unrepairable(
-                        f"too many cells: {path.name} has {len(submitted.cells):,} cells (the assignment "
+                        f"too many cells: {filename} has {len(submitted.cells):,} cells (the assignment "
                         f"has {len(release.cells)}; more than {limit} are not run); review it by hand")
                 fixed = repair(submitted, release, f"{name}.ipynb")
                 flags[name] = self._scan(task, name, fixed.nb)
                 notes[name] = [n for n in renamed if n.endswith(f"as {name}.ipynb (the notebook was renamed)")]
                 notes[name] += fixed.notes
                 nbformat.write(fixed.nb, str(stage / f"{name}.ipynb"))
-            for other in folder.rglob("*"):
-                rel = other.relative_to(folder)
-                if other.is_file() and other.suffix != ".ipynb" and ".ipynb_checkpoints" not in rel.parts:
-                    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(other, stage / rel)
+            if submission.notes:
+                notes[next(iter(found))] += submission.notes
         except Unrepairable as exc:
             log.warning("not graded: %s", exc)
             with Gradebook(self.db_url, self.course_id) as gb:
@@ -554,16 +592,16 @@ class Grader:
 
 
 def _timestamp(folder: Path) -> str | None:
-    path = folder / "timestamp.txt"
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    return text or None
+    from .grade import read_timestamp  # the grading command's reader: no link, no FIFO, no error
+
+    return read_timestamp(folder)
 
 
 def parse_timestamp(text: str | None):
-    return utils.parse_utc(text) if text else None
+    try:
+        return utils.parse_utc(text) if text else None
+    except Exception:  # noqa: BLE001  (an unreadable timestamp counts as none)
+        return None
 
 
 def is_finished(gb: Gradebook, root: Path, task: Task, notebooks: list[str]) -> bool:

@@ -4,14 +4,13 @@ The answers to try live in ``tests/fidelity/<assignment>.toml`` (format in
 CONTRIBUTING.md). The solution notebook runs once, top to bottom, in one kernel.
 Just before the real answer cell of an exercise, every listed answer for that
 exercise is put between its markers and the exercise's cells (answer cell to
-last test cell) are run with it; the test cells are scored the way nbgrader
-scores them. Then the real cells run, so each later exercise again sees the
-instructor's solution of the earlier ones.
+last test cell) are run with it; the test cells are judged as at grading time
+(:mod:`.judge`) and scored the way nbgrader scores them. Then the real cells run,
+so each later exercise again sees the instructor's solution of the earlier ones.
 
-The grading command's integrity checks (:mod:`.integrity`) run along: after
-every test cell, the run-time check must find nothing replaced, and the source
-check must find nothing in any listed answer. Every answer here is an honest
-attempt, so any finding is a false alarm to fix.
+The grading command's source scan (:mod:`.integrity`) must find nothing in any
+listed answer: every answer here is an honest attempt, so a finding is a false
+alarm to fix.
 
     python -m course_utils.grading.fidelity 01_probability
 """
@@ -32,6 +31,7 @@ from nbclient import NotebookClient
 from .. import nbtools
 from . import integrity
 from .course import COURSE_ROOT, load_config, source_notebooks
+from .judge import Judge, run_test_cell
 
 FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
 # wrong: must fail the exercise's tests; correct: must pass them all; wrong_visible: a trivial
@@ -139,28 +139,29 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     started = time.perf_counter()
     previous = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # the kernel inherits it, as under nbgrader
+    pristine = copy.deepcopy(nb)  # nbclient stores each executed cell back into nb
+    plan = integrity.Plan.from_release(pristine)
+    judge = Judge.for_release(pristine, timeout=timeout)
     try:
-        plan = integrity.Plan.from_release(nb)
         with client.setup_kernel():
-            monitor = integrity.Monitor(client, plan)
-            report.problems += [f"integrity check: {e} did not import" for e in monitor.start()]
-            for index, cell in enumerate(nb.cells):
+            for index, original in enumerate(pristine.cells):
                 exercise = by_start.get(index)
                 if exercise is not None:
                     for answer in (a for a in answers if a.exercise == exercise.grade_id):
-                        report.verdicts.append(_try(client, nb, exercise, answer, scorer, monitor,
-                                                    report.problems))
-                        report.problems += _flagged(answer, nb, exercise, plan)
-                if cell.cell_type != "code":
+                        report.verdicts.append(_try(client, judge, pristine, exercise, answer, scorer))
+                        report.problems += _flagged(answer, pristine, exercise, plan)
+                if original.cell_type != "code":
                     continue
-                client.execute_cell(cell, index)
+                cell = copy.deepcopy(original)
                 if index in test_cells:
-                    grade_id = cell.metadata.nbgrader["grade_id"]
+                    run_test_cell(client, judge, cell, index)
                     if not scorer.passed(cell):
+                        grade_id = cell.metadata.nbgrader["grade_id"]
                         report.solution_failures.append(f"{grade_id} ({nbtools.error_summary(cell)})")
-                    report.problems += [f"integrity check after the solution's {grade_id}: {p}"
-                                        for p in monitor.check(cell)]
+                else:
+                    client.execute_cell(cell, index)
     finally:
+        judge.close()
         if previous is None:
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:
@@ -178,9 +179,9 @@ def _flagged(answer: Answer, nb, exercise: nbtools.Exercise, plan: integrity.Pla
             for index, line, what in integrity.scan(filled, plan) if index == exercise.solution_index]
 
 
-def _try(client: NotebookClient, nb, exercise: nbtools.Exercise, answer: Answer,
-         scorer: nbtools.CellScorer, monitor: integrity.Monitor | None = None,
-         problems: list[str] | None = None) -> Verdict:
+def _try(client: NotebookClient, judge: Judge, nb, exercise: nbtools.Exercise, answer: Answer,
+         scorer: nbtools.CellScorer) -> Verdict:
+    """Run the exercise's cells with ``answer`` between the markers; its test cells through the judge."""
     failures = []
     for index in exercise.block:
         cell = copy.deepcopy(nb.cells[index])
@@ -188,13 +189,14 @@ def _try(client: NotebookClient, nb, exercise: nbtools.Exercise, answer: Answer,
             continue
         if index == exercise.solution_index:
             cell.source = nbtools.fill_answer(cell.source, answer.code)
-        elif answer.kind == "wrong_visible" and index in exercise.test_indices:
-            cell.source = nbtools.visible_part(cell.source)
-        client.execute_cell(cell, index, store_history=False)
-        if index in exercise.test_indices and not scorer.passed(cell):
-            failures.append(nbtools.error_summary(cell) or cell.metadata.nbgrader["grade_id"])
-        if index in exercise.test_indices and monitor is not None and problems is not None:
-            problems += [f"integrity check flags {answer.label}: {p}" for p in monitor.check(cell)]
+        if index in exercise.test_indices:
+            if answer.kind == "wrong_visible":
+                cell.source = nbtools.visible_part(cell.source)
+            run_test_cell(client, judge, cell, index)
+            if not scorer.passed(cell):
+                failures.append(nbtools.error_summary(cell) or cell.metadata.nbgrader["grade_id"])
+        else:
+            client.execute_cell(cell, index, store_history=False)
     return Verdict(answer, passed=not failures, failures=failures)
 
 

@@ -1,0 +1,430 @@
+"""The judge: runs a notebook's test cells in the grader's process, against the student's kernel.
+
+A :class:`Judge` serves one notebook. It listens on a Unix socket in a folder the
+sandboxed kernel can reach; for each test cell the kernel connects (see :mod:`.kernel`)
+and the judge executes the cell's source in its own namespace. Names the course imports
+are the judge's own modules; every other name the test uses is looked up in the kernel
+and arrives as a plain value (numbers, strings, containers, arrays, tensors) or as a
+:class:`Handle`, whose calls, attributes and operators are requests to the kernel.
+Arguments go to the kernel by value (a function a test defines, as code); the judge offers
+the kernel no service at all, so the kernel never reaches one of the judge's objects.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import operator
+import os
+import pickle
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import rpyc
+from rpyc.core.stream import SocketStream
+
+from . import wire
+
+CONFIG = {"allow_pickle": False, "allow_all_attrs": False, "allow_public_attrs": False,
+          "allow_safe_attrs": False, "allow_exposed_attrs": True, "allow_getattr": True,
+          "allow_setattr": False, "allow_delattr": False, "include_local_traceback": False,
+          "include_local_version": False, "import_custom_exceptions": False,
+          "instantiate_custom_exceptions": False, "propagate_SystemExit_locally": True}
+SOCKET_NAME = "judge.sock"
+NAMESPACE = "__judge__"
+KNOWN_ERRORS = {e.__name__: e for e in (
+    AssertionError, AttributeError, IndexError, KeyError, LookupError, NameError, NotImplementedError,
+    OverflowError, RecursionError, RuntimeError, StopIteration, TypeError, ValueError, ZeroDivisionError,
+    FloatingPointError, ArithmeticError, MemoryError)}
+
+
+class KernelUnavailable(RuntimeError):
+    """The kernel stopped answering the judge (time limit, crash, or the notebook broke the link)."""
+
+
+@dataclass
+class Outcome:
+    """How one test cell went: passed, or the error to show in its place."""
+
+    passed: bool
+    ename: str = ""
+    evalue: str = ""
+    detail: list[str] = field(default_factory=list)
+    stdout: str = ""
+
+
+class Handle:
+    """An object that stays in the student's kernel; everything done to it is a request there."""
+
+    __slots__ = ("_judge", "_ref", "_type", "__weakref__")
+
+    def __init__(self, judge: Judge, ref: Any, type_name: str):
+        object.__setattr__(self, "_judge", judge)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_type", type_name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # NumPy and Python probe protocols this way
+        return self._judge.apply(self, "getattr", name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._judge.apply(self, "setattr", name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._judge.apply(self, "call", "", (args, kwargs))
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._judge.apply(self, "getitem", "", key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._judge.apply(self, "setitem", "", (key, value))
+
+    def __delitem__(self, key: Any) -> None:
+        self._judge.apply(self, "delitem", "", key)
+
+    def __len__(self) -> int:
+        return int(self._judge.apply(self, "len"))
+
+    def __iter__(self):
+        return iter(self._judge.apply(self, "iter"))
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self._judge.apply(self, "contains", "", item) is True)
+
+    def __bool__(self) -> bool:
+        return self._judge.apply(self, "bool") is True
+
+    def __str__(self) -> str:
+        text = self._judge.apply(self, "str")
+        return text if type(text) is str else f"<{self._type}>"
+
+    def __repr__(self) -> str:
+        text = self._judge.apply(self, "repr")
+        return text if type(text) is str else f"<{self._type}>"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __float__(self) -> float:
+        return float(self._judge.apply(self, "float"))
+
+    def __int__(self) -> int:
+        return int(self._judge.apply(self, "int"))
+
+    def __index__(self) -> int:
+        return operator.index(self._judge.apply(self, "index"))
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+
+        value = np.asarray(self._judge.apply(self, "array"))
+        return value if dtype is None else value.astype(dtype)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return self._judge.apply(self, "isinstance", "", obj) is True
+
+    def __subclasscheck__(self, cls: Any) -> bool:
+        return self._judge.apply(self, "issubclass", "", cls) is True
+
+
+def _operator(name: str, reflected: bool = False):
+    op = "rbinop" if reflected else "binop"
+    return lambda self, other: self._judge.apply(self, op, name, other)
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
+              "lshift", "rshift"):
+    _py = _name + "_" if _name in ("and", "or") else _name
+    setattr(Handle, f"__{_name}__", _operator(_py))
+    setattr(Handle, f"__r{_name}__", _operator(_py, reflected=True))
+for _name in ("lt", "le", "eq", "ne", "gt", "ge"):
+    setattr(Handle, f"__{_name}__", _operator(_name))
+for _name in ("neg", "pos", "abs", "invert"):
+    setattr(Handle, f"__{_name}__", lambda self, _n=_name: self._judge.apply(self, "unary", _n))
+
+
+class _Namespace(dict):
+    """The test cell's globals: the course's imports are the judge's own; other names come from the kernel."""
+
+    def __init__(self, judge: Judge, imports: dict[str, str]):
+        super().__init__(__name__=NAMESPACE, __builtins__=__builtins__)
+        self._judge, self._imports = judge, imports
+        self.from_kernel: set[str] = set()
+
+    def __missing__(self, name: str) -> Any:
+        builtins = self["__builtins__"]
+        if name in (builtins if isinstance(builtins, dict) else vars(builtins)):
+            raise KeyError(name)  # Python then looks in builtins itself
+        if name in self._imports:
+            value = self[name] = wire.resolve(self._imports[name])
+            return value
+        value = self._judge.lookup(name)
+        self[name] = value
+        self.from_kernel.add(name)
+        return value
+
+
+class _Pickler(cloudpickle.Pickler):
+    """Arguments for the kernel, by value: handles go back as references to the kernel's own objects.
+
+    Functions and classes a test defines travel as code (they are inputs of the call, like
+    numbers), so a student's function can differentiate through them with torch. A leaf
+    tensor travels with its ``.grad``, which plain pickling drops.
+    """
+
+    def __init__(self, judge: Judge, file):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._judge = judge
+        self.refs: list[Any] = []
+
+    def persistent_id(self, obj: Any):
+        if type(obj) is Handle:
+            self.refs.append(object.__getattribute__(obj, "_ref"))
+            return len(self.refs) - 1
+        if getattr(obj, "__module__", None) == NAMESPACE and hasattr(obj, "__code__"):
+            self._judge.resolve_globals(obj.__code__)
+        return None
+
+    def reducer_override(self, obj: Any):
+        if type(type(obj)) is type and type(obj).__module__ == NAMESPACE:
+            # An object of a class the test defines: a copy in the kernel, but the same object
+            # again when the kernel hands it back (a graph's nodes in a topological order, say).
+            reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+            if isinstance(reduced, tuple) and len(reduced) >= 2:
+                from .kernel import tagged
+
+                ticket = self._judge.ticket(obj)
+                return (tagged, (ticket, reduced[0], reduced[1]), *reduced[2:])
+        torch = sys.modules.get("torch")
+        if torch is not None and type(obj) in (torch.Tensor, torch.nn.Parameter) and obj.grad is not None:
+            from .kernel import with_grad
+
+            return with_grad, (obj.detach().clone().requires_grad_(obj.requires_grad), obj.grad.detach().clone())
+        return super().reducer_override(obj)
+
+
+class Judge:
+    """Judges the test cells of one notebook against one kernel."""
+
+    def __init__(self, imports: dict[str, str], folder: str | None = None, timeout: float = 90.0):
+        """``timeout`` bounds one request; the cell's own time limit (the client's) normally ends it first,
+        by interrupting the kernel, which then drops the connection."""
+        self._own_folder = folder is None
+        base = Path(folder or tempfile.mkdtemp(prefix="judge-"))
+        self.folder = base / "judge" if folder else base
+        self.folder.mkdir(mode=0o711, exist_ok=True)
+        os.chmod(self.folder, 0o711)
+        self.path = str(self.folder / SOCKET_NAME)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self._listener.listen(1)
+        self._listener.settimeout(0.2)
+        self.timeout = timeout
+        self._conn: rpyc.Connection | None = None
+        self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._tickets: list[Any] = []
+        self._cancelled = threading.Event()
+        self.namespace = _Namespace(self, imports)
+        self.requests = 0
+
+    @classmethod
+    def for_release(cls, release, **kwargs) -> Judge:
+        """A judge whose own names are those the student version imports (``np``, ``check_close``...)."""
+        from ..integrity import import_bindings
+
+        imports: dict[str, str] = {}
+        for cell in release.cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            imports.update({k: v for k, v in import_bindings(tree).items() if wire.trusted_path(v)})
+        return cls(imports, **kwargs)
+
+    @property
+    def serve_code(self) -> str:
+        """What the kernel runs in place of a test cell."""
+        return f"__import__('course_utils.grading.judge.kernel', fromlist=['serve']).serve({self.path!r})"
+
+    # ------------------------------------------------------------------ one test cell
+
+    def run_cell(self, source: str) -> Outcome:
+        """Execute a test cell's source here; called in a thread while the kernel runs :attr:`serve_code`."""
+        for name in self.namespace.from_kernel:
+            self.namespace.pop(name, None)
+        self.namespace.from_kernel.clear()
+        self._tickets.clear()
+        out = io.StringIO()
+        try:
+            code = compile(source, "<test cell>", "exec")
+            with contextlib.redirect_stdout(out):
+                exec(code, self.namespace)  # noqa: S102  (the instructor's test cell)
+            outcome = Outcome(True)
+        except StudentError as exc:
+            outcome = Outcome(False, type(exc).__name__, exc.evalue, exc.detail)
+        except KernelUnavailable as exc:
+            outcome = Outcome(False, "TimeoutError", str(exc))
+        except Exception as exc:  # noqa: BLE001  (a failing check, or the test's own error)
+            outcome = Outcome(False, type(exc).__name__, str(exc))
+        finally:
+            self._finish()
+        outcome.stdout = out.getvalue()[:100_000]
+        return outcome
+
+    def cancel(self) -> None:
+        """The kernel stopped serving: give up on the current cell and drop the connection."""
+        self._cancelled.set()
+        self._hang_up()
+
+    def close(self) -> None:
+        self._hang_up()
+        self._listener.close()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+    # ------------------------------------------------------------------ requests to the kernel
+
+    def lookup(self, name: str) -> Any:
+        reply = self._request("lookup", name)
+        if type(reply) is tuple and reply == ("undefined",):
+            raise KeyError(name)
+        if type(reply) is not tuple or len(reply) != 2 or reply[0] != "ok":
+            raise wire.WireError("malformed answer from the kernel")
+        return wire.decode(reply[1], self._handle, returned=self._returned)
+
+    def apply(self, target: Handle, op: str, name: str = "", args: Any = None) -> Any:
+        buffer = io.BytesIO()
+        pickler = _Pickler(self, buffer)
+        back: tuple[int, ...] = ()
+        if args is not None:
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(limit, 20_000))  # a test's graph may be hundreds of nodes deep
+            try:
+                pickler.dump(args)
+            finally:
+                sys.setrecursionlimit(limit)
+            if op == "call":
+                back = tuple(i for i, a in enumerate(args[0]) if wire.mutable(a))
+        ref = object.__getattribute__(target, "_ref")
+        reply = self._request("apply", ref, op, name, buffer.getvalue(), tuple(pickler.refs), back)
+        if type(reply) is not tuple or not reply:
+            raise wire.WireError("malformed answer from the kernel")
+        if reply[0] == "raise" and len(reply) == 4 and all(type(x) is str for x in reply[1:]):
+            raise student_error(*reply[1:])
+        if reply[0] != "ok" or len(reply) != 3 or type(reply[2]) is not tuple or len(reply[2]) != len(back):
+            raise wire.WireError("malformed answer from the kernel")
+        for index, state in zip(back, reply[2]):
+            wire.apply_state(args[0][index], state, self._handle, self._returned)
+        return wire.decode(reply[1], self._handle, returned=self._returned)
+
+    def _request(self, what: str, *args: Any) -> Any:
+        conn = self._connection()
+        self.requests += 1
+        try:
+            return getattr(conn.root, what)(*args)
+        except (EOFError, OSError, TimeoutError) as exc:
+            self._hang_up()
+            raise KernelUnavailable("the notebook's code did not answer the tests in time "
+                                    "(an endless loop, a crash, or code that broke the grader's link)") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "AsyncResultTimeout":
+                self._hang_up()
+                raise KernelUnavailable(f"the notebook's code took more than {self.timeout:g} s "
+                                        "to answer one request of the tests") from exc
+            raise
+
+    def _connection(self) -> rpyc.Connection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        while not self._cancelled.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            sock.settimeout(None)
+            config = dict(CONFIG, sync_request_timeout=self.timeout)
+            self._conn = rpyc.connect_stream(SocketStream(sock), service=rpyc.VoidService, config=config)
+            return self._conn
+        raise KernelUnavailable("the notebook's code stopped the kernel from answering the tests")
+
+    def _finish(self) -> None:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.root.done()
+            except Exception:  # noqa: BLE001  (whatever the kernel did, this cell is over)
+                self._hang_up()
+
+    def _hang_up(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _handle(self, ref: Any, type_name: str) -> Handle:
+        """One handle per kernel object, so that ``is``, sets and dicts of handles behave."""
+        key = object.__getattribute__(ref, "____id_pack__")
+        found = self._handles.get(key)
+        if found is None:
+            found = self._handles[key] = Handle(self, ref, type_name)
+        return found
+
+    def ticket(self, obj: Any) -> int:
+        """A number for an object of the test's that the kernel may hand back (as that number)."""
+        self._tickets.append(obj)
+        return len(self._tickets) - 1
+
+    def _returned(self, number: Any) -> Any:
+        if type(number) is not int or not 0 <= number < len(self._tickets):
+            raise wire.WireError("the kernel named an object the test never gave it")
+        return self._tickets[number]
+
+    def resolve_globals(self, code) -> None:
+        """Look up the names a test's function uses, so that they travel with it to the kernel."""
+        for name in code.co_names:
+            with contextlib.suppress(Exception):
+                self.namespace[name]
+        for const in code.co_consts:
+            if hasattr(const, "co_names"):
+                self.resolve_globals(const)
+
+
+class StudentError(Exception):
+    """Mixed into the builtin exception the student's code raised, so a test's ``except`` still works."""
+
+    evalue: str = ""
+    detail: list[str] = []
+
+
+_ERROR_TYPES: dict[str, type] = {}
+
+
+def student_error(ename: str, evalue: str, detail: str) -> BaseException:
+    """The kernel's exception as one of Python's own (any other type becomes a RuntimeError)."""
+    base = KNOWN_ERRORS.get(ename, RuntimeError)
+    if base.__name__ not in _ERROR_TYPES:
+        _ERROR_TYPES[base.__name__] = type(base.__name__, (StudentError, base), {})
+    text = evalue if ename in KNOWN_ERRORS else f"{ename}: {evalue}"
+    error = _ERROR_TYPES[base.__name__](text)
+    error.evalue = text
+    error.detail = [line for line in detail.splitlines() if "course_utils/grading/judge" not in line]
+    return error

@@ -1,0 +1,247 @@
+"""The judge: test cells run in the grader's process; the student's kernel only answers requests.
+
+Each test runs a small notebook in a real kernel (no sandbox, to stay fast; the sandboxed
+path is covered by the adversarial class and the round trips) and judges its test cell.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course_utils.grading.judge import Judge, run_test_cell
+
+SETUP = """\
+import numpy as np
+import torch
+from course_utils.checks import as_array, as_float, check, check_close, check_equal
+names = ["ab", "ac", "b"]
+"""
+HIDDEN = 0.7318236  # an expected value only the test knows
+
+
+def judge_cells(student: str, *tests: str) -> list[nbformat.NotebookNode]:
+    """Run SETUP and ``student`` in a kernel, then judge each test cell; returns the judged cells."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(student)]
+    nb.cells += [nbformat.v4.new_code_cell(t) for t in tests]
+    client = NotebookClient(nb, timeout=8, kernel_name="python3", allow_errors=True,
+                            interrupt_on_timeout=True)
+    with client.setup_kernel():
+        judge = Judge.for_release(nb, timeout=60)
+        try:
+            for index, cell in enumerate(list(nb.cells)):
+                if index < 2:
+                    client.execute_cell(cell, index)
+                else:
+                    run_test_cell(client, judge, cell, index)
+        finally:
+            judge.close()
+    return nb.cells[2:]
+
+
+def errors(cell) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
+
+
+def test_values_handles_and_arguments_cross_as_a_test_expects():
+    student = '''
+def first_letters(words):
+    print("computing")
+    return np.array([w[0] == "a" for w in words], dtype=float)
+
+def step(W, g):
+    W.data += torch.randn(W.shape, generator=g)
+    return (W ** 2).sum()
+
+class Value:
+    def __init__(self, v):
+        self.v, self.children = v, ()
+    def __mul__(self, other):
+        out = Value(self.v * (other.v if isinstance(other, Value) else other))
+        out.children = (self, other) if isinstance(other, Value) else (self,)
+        return out
+    __rmul__ = __mul__
+
+def order(node):
+    seen, out = set(), []
+    def visit(n):
+        if id(n) not in seen:
+            seen.add(id(n))
+            for c in n.children:
+                visit(c)
+            out.append(n)
+    visit(node)
+    return out
+
+def total(dist):
+    return dist.pmf(1) + dist.support()[1]
+
+def fail():
+    raise ValueError("not like this")
+'''
+    test = '''
+check_close(first_letters(names), [1, 1, 0], "first_letters(names)")
+_W = torch.zeros(3, requires_grad=True)
+_g = torch.Generator().manual_seed(0)
+_loss = step(_W, _g)
+check(_loss.grad_fn is not None, "the loss stays connected to W")
+check_close(_W.detach(), torch.randn(3, generator=torch.Generator().manual_seed(0)).numpy(), "W after the step")
+check(not torch.equal(torch.randn(3, generator=_g), torch.randn(3, generator=torch.Generator().manual_seed(0))),
+      "the generator's stream continued")
+_a = Value(3.0)
+_b = _a * _a
+check(isinstance(_b, Value), "isinstance against the student's class")
+check_close(_b.v, 9.0, "a * a")
+check(_a in _b.children and order(_b)[-1] is _b, "the same objects come back")
+class _Node:
+    def __init__(self, *children):
+        self.children = children
+_leaf = _Node()
+_top = _Node(_Node(_leaf), _leaf)
+check([id(n) for n in order(_top)][-1] == id(_top) and order(_top)[0] is _leaf, "the test's own objects come back")
+class _Dist:
+    def pmf(self, k):
+        return 0.25
+    def support(self):
+        return (0, 4)
+check_close(total(_Dist()), 4.25, "total of the test's own distribution")
+try:
+    fail()
+except ValueError as exc:
+    check("not like this" in str(exc), "the student's error keeps its message")
+'''
+    (cell,) = judge_cells(student, test)
+    assert errors(cell) == []
+    assert "computing" in "".join(o.get("text", "") for o in cell.outputs)
+
+
+def test_a_wrong_or_missing_answer_fails_with_the_checks_message():
+    wrong, missing = judge_cells(
+        "def f(x):\n    return x + 1\n",
+        'check_close(f(1.0), 3.0, "f(1)", hint="double it")',
+        'check_close(g(1.0), 3.0, "g(1)")')
+    assert errors(wrong) == ["AssertionError: f(1): expected 3, got 2. Hint: double it"]
+    assert errors(missing) == ["NameError: name 'g' is not defined"]
+
+
+def test_an_unfilled_exercise_is_reported_as_not_done():
+    (cell,) = judge_cells("def f(x):\n    raise NotImplementedError('Exercise not done yet')\n",
+                          'check_close(f(1.0), 2.0, "f(1)")')
+    assert errors(cell) == ["NotImplementedError: Exercise not done yet"]
+
+
+# Code a student could add to a blank notebook to fake passing tests in a shared kernel.
+ATTACKS = {
+    "post_run_cell clears the error": """
+ip = get_ipython()
+def clear(result):
+    result.error_in_exec = None
+    result.error_before_exec = None
+ip.events.register("post_run_cell", clear)
+ip.showtraceback = lambda *a, **k: None
+""",
+    "pre_run_cell displays full marks": """
+ip = get_ipython()
+ip.events.register("pre_run_cell", lambda info: ip.displayhook(1.0))
+""",
+    "input transformer blanks every cell": """
+get_ipython().input_transformers_post.append(lambda lines: ["pass\\n"])
+""",
+    "AST transformer removes the asserts": """
+import ast
+class Blank(ast.NodeTransformer):
+    def visit_Module(self, node):
+        return ast.Module(body=[ast.Pass()], type_ignores=[])
+get_ipython().ast_transformers.append(Blank())
+""",
+    "run_cell replaced": """
+ip = get_ipython()
+ip.run_cell = lambda *a, **k: None
+""",
+    "check helpers replaced in the kernel": """
+import course_utils.checks, numpy as np
+course_utils.checks.check_close = lambda *a, **k: None
+check_close = lambda *a, **k: None
+np.testing.assert_allclose = lambda *a, **k: None
+np.allclose = lambda *a, **k: True
+import builtins
+builtins.abs = lambda x: 0.0
+""",
+    "settrace rewrites the caller's locals": """
+import sys
+def tracer(frame, event, arg):
+    frame.f_locals.pop("expected", None)
+    return tracer
+sys.settrace(tracer)
+""",
+    "an answer that walks up the stack": """
+import sys
+class Sneaky:
+    def __array__(self, dtype=None, copy=None):
+        frame = sys._getframe(1)
+        while frame is not None:
+            if "expected" in frame.f_locals:
+                return np.asarray(frame.f_locals["expected"])
+            frame = frame.f_back
+        return np.zeros(1)
+""",
+    "always equal": """
+class Always:
+    def __eq__(self, other):
+        return True
+    __float__ = lambda self: 0.7318236
+""",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_code_in_the_kernel_cannot_fake_a_pass(attack):
+    student = ATTACKS[attack] + "\ndef answer(x):\n" + (
+        "    return Sneaky()\n" if "Sneaky" in ATTACKS[attack] else
+        "    return Always()\n" if "Always" in ATTACKS[attack] else
+        "    raise NotImplementedError('Exercise not done yet')\n")
+    (cell,) = judge_cells(student, f'check_close(answer(2.0), {HIDDEN!r}, "answer(2)")')
+    assert errors(cell), f"{attack}: the test passed"
+    assert not any(o.output_type == "execute_result" for o in cell.outputs)
+
+
+def test_the_kernel_never_receives_the_expected_values():
+    # A hostile notebook records every request the kernel receives and prints them later.
+    spy = '''
+import course_utils.grading.judge.kernel as k
+RECEIVED = []
+for name in ("exposed_lookup", "exposed_apply"):
+    original = getattr(k.KernelService, name)
+    def spying(self, *args, _original=original):
+        RECEIVED.append(repr(args))
+        return _original(self, *args)
+    setattr(k.KernelService, name, spying)
+
+def answer(x):
+    return x * 2
+'''
+    test = f'''
+check_close(answer(1.5), 3.0, "answer(1.5)")
+### BEGIN HIDDEN TESTS
+check_close(answer(0.25), 0.5, "answer(0.25)")
+check_close(answer(2.0), {HIDDEN!r}, "answer(2)")
+### END HIDDEN TESTS
+'''
+    show = 'check(False, "RECEIVED: " + " | ".join(RECEIVED))'
+    judged, shown = judge_cells(spy, test, show)
+    assert errors(judged) and "answer(2)" in errors(judged)[0]
+    (received,) = errors(shown)
+    assert "answer" in received and "0.25" in received  # the spy did see the inputs...
+    assert str(HIDDEN) not in received  # ...but never an expected value
+    assert "BEGIN HIDDEN" not in received and "check_close" not in received
+
+
+def test_a_kernel_that_stops_answering_fails_the_test_not_the_run():
+    (stuck, after) = judge_cells(
+        "import time\ndef slow(x):\n    time.sleep(60)\n",
+        'check_close(slow(1), 1.0, "slow(1)")',
+        'check_close(2.0, 2.0, "a test that needs nothing from the kernel")')
+    assert errors(stuck) and "did not answer" in errors(stuck)[0]
+    assert errors(after) == []
