@@ -38,6 +38,14 @@ c.Execute.timeout = 60
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"Warning\b|\d%\|"
 
+# Pages rendered from submissions (the Formgrader, feedback) must not run a student's
+# script in the instructor's browser: outputs and markdown are cleaned to an allow-list
+# (course_utils/grading/safe_html.py; nbgrader's templates skip nbconvert's own
+# cleaning of markdown cells).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.preprocessors = ["course_utils.grading.safe_html.SanitizeSubmission"]
+c.HTMLExporter.filters = {"markdown2html": "course_utils.grading.safe_html.SafeMarkdown"}
+
 # The grading command (make grade) runs each submission's kernel in a bubblewrap
 # sandbox (course_utils/grading/sandbox.py): no network, only a scratch copy of the
 # submission writable, no gradebook, solutions or other students, limits per

@@ -43,6 +43,7 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreproce
 from traitlets import Unicode
 
 from . import gradebook as gbk
+from . import safe_html
 from .course import COURSE_ROOT, load_config
 from .course import assignments as all_assignments
 from .grade import AUTOGRADED, default_db_url, in_shard, parse_shard
@@ -143,6 +144,7 @@ def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
     config.GenerateFeedback.preprocessors = [
         GetGrades, RedactHiddenTests, ClearHiddenTestsOfTests, CSSHTMLHeaderPreprocessor]
     config.HTMLExporter.template_name = "feedback"
+    safe_html.configure(config)  # whatever nbgrader_config.py says: feedback pages carry no script
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = assignment
     coursedir.student_id = student
