@@ -512,7 +512,8 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
     stage.mkdir(parents=True)
     # The kernels' connection folders (Unix sockets: the path must stay short, so not in the
     # course folder); removed with the run, and a killed worker's at once.
-    runtime = tempfile.mkdtemp(prefix="grade-run-")
+    _remove_stale_runtimes()
+    runtime = tempfile.mkdtemp(prefix=f"grade-run-{os.getpid()}-", dir=_runtime_base())
     os.chmod(runtime, 0o711)
     init = {"root": str(root), "db_url": db_url, "course_id": course_id, "releases": releases,
             "stage": str(stage), "cell_timeout": cell_timeout, "log_dir": str(log_dir),
@@ -600,6 +601,33 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
                 w.stop()
         shutil.rmtree(runtime, ignore_errors=True)
     bar.close()
+    return True
+
+
+def _runtime_base() -> str:
+    from .sandbox import short_temp_dir
+
+    return short_temp_dir()
+
+
+def _remove_stale_runtimes() -> None:
+    """The runtime folders of earlier runs whose grading command was killed (kill -9: no clean-up)."""
+    for folder in Path(_runtime_base()).glob("grade-run-*-*"):
+        try:
+            pid = int(folder.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
     return True
 
 

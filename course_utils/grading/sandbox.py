@@ -96,6 +96,17 @@ _CHECKED: dict[str, str] = {}
 """bwrap programs already checked in this process: name -> path."""
 
 
+MAX_TEMP_BASE = 40
+"""Longest temporary folder that leaves room for the Unix socket paths below it (108 bytes on
+Linux), e.g. <base>/grade-run-<pid>-xxxxxxxx/nbsandbox-<pid>-xxxxxxxx/judge/judge.sock."""
+
+
+def short_temp_dir() -> str:
+    """The system's temporary folder, or /tmp when that is too long for socket paths below it."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= MAX_TEMP_BASE or not os.path.isdir("/tmp") else "/tmp"
+
+
 class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or cannot create a sandbox on this machine."""
 
@@ -277,7 +288,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     @default("runtime_dir")
     def _runtime_default(self):
-        return os.environ.get(RUNTIME_ENV) or tempfile.gettempdir()
+        return os.environ.get(RUNTIME_ENV) or short_temp_dir()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
