@@ -14,6 +14,7 @@ tests/artifacts/browser/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -174,3 +175,18 @@ def test_a_hostile_submission_runs_no_script_in_the_formgrader(formgrader, brows
     assert handlers == []
     scripts = page.evaluate("() => [...document.scripts].filter(s => s.text.includes('__pwned')).length")
     assert scripts == 0
+
+
+def test_the_feedback_page_carries_no_script_either(formgrader):
+    from course_utils.grading import feedback
+
+    url, course, submission_id = formgrader
+    done = feedback.generate(course, [A], jobs=1, progress=False)
+    assert done["written"] == [f"mallory/{A}"], done
+    page = next((course / "feedback" / "mallory" / A).glob("*.html")).read_text()
+    assert MARK in page and "<b>bold</b>" in page
+    body = page.split("<body", 1)[1]
+    # the payloads may appear only as escaped text (the code cell's source), never as markup
+    handler = re.search(r"<[^>]*\son\w+\s*=[^>]*>", body)
+    assert handler is None, handler.group(0)[:300]
+    assert not re.search(r"<script[^>]*>[^<]*__pwned", body)
