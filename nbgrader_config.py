@@ -68,3 +68,14 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# nbgrader's own feedback (`nbgrader generate_feedback`, the Formgrader's feedback buttons)
+# hides the hidden tests as `make feedback` does: a failing hidden test is one line naming
+# its exercise and what it checks; its source never reaches the page.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "course_utils.grading.feedback.HideInstructorNotes",
+    "course_utils.grading.feedback.RedactHiddenTests",
+    "course_utils.grading.feedback.ClearHiddenTestsOfTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

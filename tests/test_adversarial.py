@@ -4,7 +4,10 @@ One class of 01_probability is built from the real student version: two honest
 students and one submission per attack (the network, the gradebook, another
 student's files, solutions/, a memory bomb, a fork bomb, an endless loop, a
 100 MB print, sys.exit(), os._exit(), replaced test helpers, replaced NumPy
-testing functions, patched builtins, an always-equal object, 10,000 cells). It is
+testing functions, patched builtins, an always-equal object, 10,000 cells, and the
+ways a notebook could fake passing tests in a shared kernel: IPython hooks and
+transformers, tracing, timers, a stack-walking answer, its input history, modules
+beside the notebook, a link to solutions/). It is
 graded once with ``python -m course_utils.grading.grade`` (what ``make grade``
 runs). Each submission must end with its expected status and score within a
 bounded time, the honest students must keep their exact scores, and nothing
@@ -76,14 +79,29 @@ EXPECTED = {
     "print_100mb": ("graded", AUTO, ""),
     "sys_exit": ("graded", AUTO, ""),
     "os_exit": ("failed", None, "kernel died at cell 5"),
-    "replaced_helpers": ("flagged", 0, "course_utils.checks.check_close was replaced"),
-    "numpy_testing": ("flagged", 0, "numpy.testing.assert_allclose was replaced"),
-    "patched_builtins": ("flagged", 0, "builtins.abs was replaced; builtins.all was replaced"),
+    # Cheats answer nothing: the judge runs the tests outside their kernel, so they score 0;
+    # the source scan still flags code that tampers with what the tests use, for review.
+    "replaced_helpers": ("flagged", 0, "code that replaces course_utils.checks.check_close"),
+    "numpy_testing": ("flagged", 0, "code that replaces numpy.testing.assert_allclose"),
+    "patched_builtins": ("flagged", 0, "code that replaces builtins.abs"),
     # Python itself stops working with this one: the cell never ends, but the reason is clear.
     "wrecked_builtins": ("failed", None, "code that replaces builtins.isinstance at cell 5 line 2"),
     "always_equal": ("graded", 0, ""),
     "ten_thousand_cells": ("failed", None, "too many cells: probability.ipynb has 10,003 cells"),
+    # Issue 15: each worked against a shared kernel (full marks from a blank notebook).
+    "post_run_cell_hook": (None, 0, ""),
+    "pre_run_cell_display": (None, 0, ""),
+    "input_transformer": (None, 0, ""),
+    "ast_transformer": (None, 0, ""),
+    "run_cell_replaced": ("failed", None, "over the time limit"),  # no cell of it runs any more
+    "settrace": ("failed", None, "kernel died at cell 5"),  # its tracer crashes the kernel
+    "signal_timer": (None, 0, ""),
+    "stack_walker": (None, 0, ""),
+    "history_leak": (None, 0, ""),
+    "shadow_modules": ("graded", 0, "'numpy.py' (a file) was ignored"),
+    "link_to_solutions": ("graded", 0, "'notes.ipynb' (a symbolic link) was ignored"),
 }
+"""status (None: graded or flagged, either is fine), score (None: empty), words the detail must contain."""
 LEAK_PROBES = {"network": 2, "gradebook_write": 3, "other_student": 3, "solutions": 4}
 """Attacks that print one BLOCKED (or LEAK) line per attempt."""
 
@@ -165,6 +183,67 @@ builtins.abs = lambda x: 0.0
 builtins.all = lambda iterable: True
 """,
         "wrecked_builtins": "import builtins\nbuiltins.isinstance = lambda obj, cls: True\n",
+        "post_run_cell_hook": """
+ip = get_ipython()
+def forgive(result):
+    result.error_in_exec = None
+ip.events.register("post_run_cell", forgive)
+ip.showtraceback = lambda *args, **kwargs: None
+""",
+        "pre_run_cell_display": """
+ip = get_ipython()
+ip.events.register("pre_run_cell", lambda info: ip.displayhook(2.0))
+""",
+        "input_transformer": "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n",
+        "ast_transformer": """
+import ast
+class Blank(ast.NodeTransformer):
+    def visit_Module(self, node):
+        return ast.Module(body=[ast.Pass()], type_ignores=[])
+get_ipython().ast_transformers.append(Blank())
+""",
+        "run_cell_replaced": "ip = get_ipython()\nip.run_cell = lambda *args, **kwargs: None\n",
+        "settrace": """
+import sys
+def tracer(frame, event, arg):
+    if event == "exception":
+        frame.f_locals.clear()
+    return tracer
+sys.settrace(tracer)
+""",
+        "signal_timer": """
+import signal
+import course_utils.checks as checks
+real = checks.check_close
+def swap(signum, frame):
+    checks.check_close = (lambda *a, **k: None) if checks.check_close is real else real
+signal.signal(signal.SIGALRM, swap)
+signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+""",
+        "stack_walker": """
+import sys
+import numpy as np
+class Expected:
+    def __array__(self, dtype=None, copy=None):
+        frame = sys._getframe(1)
+        while frame is not None:
+            if "exp_a" in frame.f_locals or "expected" in frame.f_locals:
+                return np.asarray(frame.f_locals.get("expected"))
+            frame = frame.f_back
+        return np.zeros(26)
+def first_letter_distribution(names):
+    return Expected()
+""",
+        "history_leak": """
+def first_letter_distribution(names):
+    raise RuntimeError("HISTORY " + repr(list(In)) + repr(list(globals().get("_ih", []))))
+""",
+        "shadow_modules": "import numpy\nprint(numpy.__file__)\n",
+        "link_to_solutions": """
+import json, pathlib
+found = [p for p in pathlib.Path(".").iterdir()]
+print("FILES", found)
+""",
     }
 
 
@@ -212,11 +291,21 @@ def build_class(course: Path, port: int) -> dict[str, int]:
     # Instructor-only material: notes beside the assignments (files inside an assignment's folder
     # are released to students by nbgrader) and a line of the instructor's solution.
     (course / "solutions" / "instructor_notes.txt").write_text(SECRET_SOLUTIONS)
-    cheats = {"replaced_helpers", "numpy_testing", "patched_builtins", "wrecked_builtins"}
+    cheats = {"replaced_helpers", "numpy_testing", "patched_builtins", "wrecked_builtins", "post_run_cell_hook",
+              "pre_run_cell_display", "input_transformer", "ast_transformer", "run_cell_replaced", "settrace",
+              "signal_timer", "stack_walker", "history_leak", "shadow_modules", "link_to_solutions"}
     for student, code in attacks(course, port).items():
         # Containment attacks keep the right answers (they must still score in full);
         # cheats answer nothing (every point they got would be faked).
         submit(student, with_cell(release if student in cheats else solved, code))
+
+    folder = course / "submitted" / "shadow_modules" / A
+    (folder / "numpy.py").write_text("raise SystemExit('a numpy of the student')\n")
+    (folder / "course_utils").mkdir()
+    (folder / "course_utils" / "__init__.py").write_text("")
+    (folder / "course_utils" / "checks.py").write_text("def check_close(*a, **k):\n    pass\n")
+    link = course / "submitted" / "link_to_solutions" / A / "notes.ipynb"
+    link.symlink_to(Path("..", "..", "..", "solutions", A, "probability.ipynb"))
 
     nb = with_cell(release, "class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
                             "    __ne__ = lambda self, other: False\n    __bool__ = lambda self: True\n")
@@ -288,7 +377,7 @@ def test_each_submission_ends_with_a_clear_status(graded, student):
     row = graded["rows"][student]
     if score == "partial":
         score = graded["honest"][student]
-    assert row["status"] == status, row
+    assert row["status"] == status if status else row["status"] in ("graded", "flagged"), row
     assert row["score"] == ("" if score is None else f"{score:g}"), row
     assert words in row["detail"], row
 
@@ -318,12 +407,12 @@ def test_bombs_were_stopped_inside_the_sandbox(graded):
     assert printed.stat().st_size < 5 * 2**20, "the 100 MB print reached the autograded notebook"
 
 
-def test_replaced_functions_score_nothing_and_say_what_was_replaced(graded):
-    text = _outputs(graded["course"], "numpy_testing")
-    assert "IntegrityError" not in text  # the error name is in the traceback, the reason in evalue
-    assert "numpy.allclose was replaced" in text and "this test scores 0" in text
+def test_no_hidden_test_reaches_the_kernel_or_the_autograded_notebook(graded):
+    text = _outputs(graded["course"], "history_leak")
+    assert "HISTORY" in text  # the attack ran and printed the kernel's whole input history
+    assert "BEGIN HIDDEN TESTS" not in text and "check_close(" not in text and "4410 / 32033" not in text
 
 
 def test_the_class_is_graded_in_bounded_time(graded):
-    # 18 notebooks on 2 workers: the endless loop costs one cell timeout, nothing hangs.
-    assert graded["seconds"] < 2 * TIME_LIMIT + 240, graded["stdout"]
+    # 29 notebooks on 2 workers: the endless loop costs one cell timeout, nothing hangs.
+    assert graded["seconds"] < 2 * TIME_LIMIT + 360, graded["stdout"]

@@ -6,6 +6,8 @@ path is covered by the adversarial class and the round trips) and judges its tes
 
 from __future__ import annotations
 
+import struct
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -156,10 +158,6 @@ class Blank(ast.NodeTransformer):
         return ast.Module(body=[ast.Pass()], type_ignores=[])
 get_ipython().ast_transformers.append(Blank())
 """,
-    "run_cell replaced": """
-ip = get_ipython()
-ip.run_cell = lambda *a, **k: None
-""",
     "check helpers replaced in the kernel": """
 import course_utils.checks, numpy as np
 course_utils.checks.check_close = lambda *a, **k: None
@@ -215,9 +213,15 @@ RECEIVED = []
 for name in ("exposed_lookup", "exposed_apply"):
     original = getattr(k.KernelService, name)
     def spying(self, *args, _original=original):
-        RECEIVED.append(repr(args))
+        RECEIVED.append(repr(args))  # raw: names, and arguments as pickled bytes
         return _original(self, *args)
     setattr(k.KernelService, name, spying)
+original_load = k._Unpickler.load
+def spying_load(self):
+    value = original_load(self)
+    RECEIVED.append(repr(value))  # decoded: the arguments themselves
+    return value
+k._Unpickler.load = spying_load
 
 def answer(x):
     return x * 2
@@ -235,6 +239,7 @@ check_close(answer(2.0), {HIDDEN!r}, "answer(2)")
     (received,) = errors(shown)
     assert "answer" in received and "0.25" in received  # the spy did see the inputs...
     assert str(HIDDEN) not in received  # ...but never an expected value
+    assert repr(struct.pack("<d", HIDDEN))[2:-1] not in received  # not even as the bytes of a float
     assert "BEGIN HIDDEN" not in received and "check_close" not in received
 
 

@@ -1,10 +1,19 @@
-"""Every assignment survives nbgrader's full cycle: release, submit, autograde, export."""
+"""Every assignment survives nbgrader's full cycle: release, submit, autograde, feedback, export.
+
+These are nbgrader's own commands (what the Formgrader's buttons run), so they also show
+that ``nbgrader_config.py`` routes them through the course's judge and feedback redaction.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+import html
+import re
+
 from course_utils import nbtools
+from course_utils.grading.course import source_notebooks
+from course_utils.grading.feedback import hidden_regions
 from course_utils.grading.roundtrip import BLANK, SOLVED
 
 from .conftest import per_assignment
@@ -47,3 +56,29 @@ def test_export_reports_the_autograded_scores(assignment, round_trip):
     assert float(trip.export[SOLVED]["score"]) == trip.max_auto_score
     assert float(trip.export[BLANK]["score"]) == 0.0
     assert float(trip.export[SOLVED]["max_score"]) >= trip.max_auto_score
+
+
+def _hidden_lines(assignment: str) -> set[str]:
+    """Lines of the hidden tests that appear nowhere else in the instructor's notebook."""
+    secret, public = set(), set()
+    for path in source_notebooks(assignment):
+        for cell in nbtools.read(path).cells:
+            regions = hidden_regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+            hidden = {n for first, last, _ in regions for n in range(first + 2, last)}
+            for n, line in enumerate(cell.source.splitlines(), start=1):
+                (secret if n in hidden else public).add(" ".join(line.split()))
+    return {line for line in secret - public if len(line) > 12}
+
+
+@per_assignment("roundtrip")
+def test_nbgraders_own_feedback_shows_no_hidden_test(assignment, round_trip):
+    trip = round_trip(assignment)
+    secret = _hidden_lines(assignment)
+    assert secret, "the assignment has no hidden tests"
+    for student in (SOLVED, BLANK):
+        pages = trip.feedback(student)
+        assert pages, f"nbgrader generate_feedback wrote nothing for {student}"
+        for page in pages:
+            text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+            leaked = sorted(line for line in secret if line in text)
+            assert leaked == [], f"{page.name} of {student} shows hidden test lines: {leaked[:3]}"

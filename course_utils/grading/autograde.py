@@ -45,11 +45,12 @@ from traitlets import Bool, Integer
 from . import gradebook as gbk
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR, load_config
+from .faults import environment_fault
 from .ingest import BadSubmission, Submission, read_submission
 from .judge import Judge, run_test_cell
 from .repair import Unrepairable, looks_like, parse, repair
 
-TIMEOUT_ERRORS = ("CellTimeoutError",)
+TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError")  # the second: a judged test cell that ran out of time
 MAX_CELLS, MAX_CELLS_FACTOR = 500, 5
 """A notebook with more than max(MAX_CELLS, MAX_CELLS_FACTOR x the release's cells) is not run:
 nobody adds thousands of cells to answer an exercise, and running them would hold a worker."""
@@ -497,6 +498,10 @@ class Grader:
                 gbk.record_failure(gb, task.assignment, task.student, reason,
                                    notebook=Path(notebook).stem, order=order.get(Path(notebook).stem),
                                    timestamp=timestamp)
+            elif fault := self._environment_fault(task, found):
+                log.warning("grading environment: %s", fault)
+                gbk.record_failure(gb, task.assignment, task.student, f"grading environment: {fault}",
+                                   order=next(iter(order.values()), None), timestamp=timestamp)
             else:
                 for name in found:
                     notes[name] += self._timeouts(task, name)
@@ -527,6 +532,19 @@ class Grader:
             TrackedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
             CourseSaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
         return app
+
+    def _environment_fault(self, task: Task, found) -> str | None:
+        """The grader's fault in any of the autograded notebooks (a score then means nothing)."""
+        for name in found:
+            path = self.root / "autograded" / task.student / task.assignment / f"{name}.ipynb"
+            try:
+                nb = nbformat.read(str(path), as_version=4)
+            except (OSError, ValueError):
+                continue
+            fault = environment_fault(nb, self.releases[task.assignment][name])
+            if fault:
+                return f"{name}.ipynb {fault}"
+        return None
 
     def _scan(self, task: Task, name: str, nb) -> list[str]:
         """Code in the cells the student can edit that replaces what the tests rely on."""

@@ -139,10 +139,22 @@ class RedactHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+class HideInstructorNotes(NbGraderPreprocessor):
+    """Drop the grading tools' own lines (failure reasons, repairs, review flags) from the comments
+    GetGrades puts on the page: they are written for the instructor, not the student."""
+
+    def preprocess_cell(self, cell: NotebookNode, resources, index: int):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("comment"):
+            ours = set(gbk.our_lines(meta["comment"]))
+            meta["comment"] = "\n".join(line for line in meta["comment"].splitlines() if line not in ours) or None
+        return cell, resources
+
+
 def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
     config = load_config(root, db_url=db_url)
     config.GenerateFeedback.preprocessors = [
-        GetGrades, RedactHiddenTests, ClearHiddenTestsOfTests, CSSHTMLHeaderPreprocessor]
+        GetGrades, HideInstructorNotes, RedactHiddenTests, ClearHiddenTestsOfTests, CSSHTMLHeaderPreprocessor]
     config.HTMLExporter.template_name = "feedback"
     safe_html.configure(config)  # whatever nbgrader_config.py says: feedback pages carry no script
     coursedir = CourseDirectory(config=config)
@@ -171,10 +183,13 @@ def _one(root: Path, db_url: str, assignment: str, student: str) -> bool:
 
 def generate(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
              db_url: str | None = None, shard=None, jobs: int | None = None,
-             progress: bool = True) -> dict[str, list[str]]:
+             progress: bool = True, include_unreviewed: bool = False) -> dict[str, list[str]]:
     """Write the feedback of every autograded submission, ``jobs`` at a time.
 
-    Returns ``{"written": [...], "failed": [...]}`` with ``student/assignment`` entries.
+    A submission that still needs manual grading or is flagged for review is held back
+    unless ``include_unreviewed``. Returns ``{"written": [...], "failed": [...],
+    "needs_manual": [...], "flagged": [...]}`` with ``student/assignment`` entries (the
+    last two: held back).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -189,11 +204,15 @@ def generate(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
         (p.parent.name, p.name) for a in chosen for p in base.glob(f"*/{a}")
         if p.is_dir() and any(p.glob("*.ipynb")) and in_shard(p.parent.name, shard))
     config = load_config(root, db_url=db_url)
-    failed = {(r.student_id, r.assignment) for r in gbk.export(
+    status = {(r.student_id, r.assignment): r.status for r in gbk.export(
         db_url, config.CourseDirectory.get("course_id", "default_course"), assignments=chosen,
-        pending=lambda s, a: True) if r.status == "failed"}
-    todo = [item for item in todo if item not in failed]
-    done: dict[str, list[str]] = {"written": [], "failed": []}
+        pending=lambda s, a: True)}
+    done: dict[str, list[str]] = {"written": [], "failed": [], "needs_manual": [], "flagged": []}
+    held = () if include_unreviewed else ("needs_manual", "flagged")
+    for item in todo:
+        if status.get(item) in held:
+            done[status[item]].append(f"{item[0]}/{item[1]}")
+    todo = [item for item in todo if status.get(item) not in ("failed", *held)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), desc="feedback", unit="nb", file=sys.stderr, disable=not progress)
     methods = multiprocessing.get_all_start_methods()
@@ -217,11 +236,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", default=None, help="i/n: only shard i of n of the students")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--include-unreviewed", action="store_true",
+                        help="also release feedback of submissions that need manual grading or are flagged")
     args = parser.parse_args(argv)
     done = generate(args.root, args.assignments or None, db_url=args.db_url,
-                    shard=parse_shard(args.shard), jobs=args.jobs, progress=not args.no_progress)
+                    shard=parse_shard(args.shard), jobs=args.jobs, progress=not args.no_progress,
+                    include_unreviewed=args.include_unreviewed)
     print(f"feedback written for {len(done['written'])} submissions under "
           f"{Path(args.root).resolve() / 'feedback'}")
+    for key, why in (("needs_manual", "need manual grading"), ("flagged", "flagged for review")):
+        if done[key]:
+            print(f"{len(done[key])} held back: {why} ({', '.join(done[key][:5])}"
+                  f"{' ...' if len(done[key]) > 5 else ''}); --include-unreviewed releases them")
     for item in done["failed"]:
         print(f"  no feedback for {item}: nbgrader could not generate it", file=sys.stderr)
     return 1 if done["failed"] else 0

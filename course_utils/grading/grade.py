@@ -354,8 +354,14 @@ def grade(
     progress: bool = True,
     export_only: bool = False,
     students: list[str] | None = None,
+    skip_canary: bool = False,
 ) -> Summary:
-    """Grade the submissions and write ``grades.csv``; see the module docstring."""
+    """Grade the submissions and write ``grades.csv``; see the module docstring.
+
+    Before any student, the machine is checked (:func:`.canary.preflight`) and the instructor's
+    solutions are graded the same way (:func:`.canary.check`, unless ``skip_canary``); a problem
+    with either stops the run with a ``ValueError`` that says what to fix.
+    """
 
 
     root = Path(root).resolve()
@@ -377,6 +383,8 @@ def grade(
     if unknown:
         raise ValueError(f"no such assignment in solutions/: {', '.join(unknown)}")
     output = Path(output) if output else root / "grades.csv"
+    if not export_only:
+        _before_grading(root, chosen, cell_timeout=cell_timeout, skip_canary=skip_canary, progress=progress)
     started = time.monotonic()
 
     lock = None if export_only else _lock(root, shard)
@@ -388,6 +396,29 @@ def grade(
     finally:
         if lock is not None:
             lock.close()
+
+
+def _before_grading(root: Path, chosen: list[str], *, cell_timeout, skip_canary: bool, progress: bool) -> None:
+    """Preflight and canary: a fault of the grading machine stops the run before any student."""
+    from . import canary
+
+    problems = canary.preflight(root, chosen)
+    if problems:
+        raise ValueError("this machine cannot grade the course yet (no student was graded):\n  "
+                         + "\n  ".join(problems))
+    if skip_canary:
+        print("warning: --skip-canary: the instructor's solutions were not graded first, so a fault of "
+              "the grading environment is caught only per submission ('grading environment' in detail)",
+              file=sys.stderr)
+        return
+    if progress:
+        print("canary: grading the instructor's solutions first, as the students will be...", file=sys.stderr)
+    extra = ["--cell-timeout", str(cell_timeout)] if cell_timeout else []
+    problems = canary.check(root, chosen, extra_args=extra)
+    if problems:
+        raise ValueError("canary: the instructor's own solution did not get full automatic marks in the "
+                         "grading environment, so no student was graded:\n  " + "\n  ".join(problems)
+                         + "\n(fix the environment and run again; --skip-canary grades anyway)")
 
 
 def _lock(root: Path, shard):
@@ -500,7 +531,6 @@ def _record_failure(db_url: str, course_id: str, orders, task: Task, reason: str
 def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, releases, jobs,
               cell_timeout, time_limit, progress, lock_fd=None, shard=None) -> bool:
     """Grade ``todo`` on ``jobs`` worker processes. Returns False when interrupted."""
-    from nbgrader.api import Gradebook
     from tqdm.auto import tqdm
 
     jobs = max(1, min(jobs, len(todo)))
@@ -660,6 +690,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="CSV to write (default: <root>/grades.csv)")
     parser.add_argument("--export-only", action="store_true", help="grade nothing; write grades.csv")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--skip-canary", action="store_true",
+                        help="do not grade the instructor's solutions first (experts: a fault of the "
+                             "environment is then caught only per submission)")
     parser.add_argument("--unsandboxed", action="store_true",
                         help="grade even where bubblewrap is missing (students' code then runs with "
                              "your rights; warned loudly)")
@@ -671,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
                         shard=parse_shard(args.shard), db_url=args.db_url, force=args.force,
                         cell_timeout=args.cell_timeout, time_limit=args.time_limit, output=args.output,
                         progress=not args.no_progress, export_only=args.export_only,
-                        students=args.student)
+                        students=args.student, skip_canary=args.skip_canary)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -64,6 +64,7 @@ def read_submission(folder: Path) -> Submission:
                 found.notebooks[entry.name] = _read_regular(Path(folder) / entry.name)
             elif is_notebook:
                 found.not_files[entry.name] = _kind(mode)
+                found.notes.append(f"{entry.name[:80]!r} ({_kind(mode)}) was ignored: it is not a file")
             elif entry.name not in IGNORED_QUIETLY or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 what = "a file" if stat.S_ISREG(mode) else _kind(mode)
                 found.notes.append(f"{entry.name[:80]!r} ({what}) was ignored: only the assignment's "

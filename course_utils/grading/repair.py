@@ -32,7 +32,6 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 
-
 MAX_NOTEBOOK_BYTES = 64 << 20
 """A notebook larger than this is not read: the course's notebooks with all their figures are
 a few MB, and every copy the grader makes of a larger one costs memory and time."""

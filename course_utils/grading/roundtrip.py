@@ -2,7 +2,8 @@
 
 ``generate_assignment`` makes the student version; two students submit: one the
 student version with every answer cell filled in from the solution, one the
-student version untouched. Both are autograded, and ``nbgrader export`` writes
+student version untouched. Both are autograded and get feedback (nbgrader's own
+commands, configured by the course's ``nbgrader_config.py``), and ``nbgrader export`` writes
 the grades. Used by the test suite, and by an instructor before releasing:
 
     python -m course_utils.grading.roundtrip 01_probability
@@ -44,6 +45,10 @@ class RoundTrip:
     def autograded(self, student: str) -> list[Path]:
         return sorted((self.course / "autograded" / student / self.assignment).glob("*.ipynb"))
 
+    def feedback(self, student: str) -> list[Path]:
+        """The pages nbgrader's own ``generate_feedback`` wrote (what the Formgrader's button runs)."""
+        return sorted((self.course / "feedback" / student / self.assignment).glob("*.html"))
+
 
 def run(assignment: str, workdir: Path, root: Path = COURSE_ROOT) -> RoundTrip:
     """Generate, submit (solved and blank), autograde and export one assignment inside ``workdir``."""
@@ -75,6 +80,8 @@ def run(assignment: str, workdir: Path, root: Path = COURSE_ROOT) -> RoundTrip:
                 if grade.cell_type == "code" and grade.auto_score is not None
             }
 
+    for student in (SOLVED, BLANK):
+        _ok(api.generate_feedback(assignment, student), f"generate_feedback {assignment} for {student}")
     subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "grades.csv"],
                    cwd=course, check=True, capture_output=True)
     with (course / "grades.csv").open(newline="") as fh:

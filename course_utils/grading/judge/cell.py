@@ -26,6 +26,17 @@ def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, inde
 
     ``execute(cell, index)`` runs a cell in the kernel; by default ``client.execute_cell``.
     """
+    outcome, serve = _attempt(client, judge, cell, index, execute)
+    if _stray_interrupt(outcome, serve):
+        # The interrupt that stopped the previous cell at its time limit reached the kernel only
+        # now and broke the serving loop at once: that is the grader's timing, not this test's.
+        outcome, serve = _attempt(client, judge, cell, index, execute)
+    cell.execution_count = serve.get("execution_count")
+    cell.outputs = outputs(outcome, serve.get("outputs", []), cell.execution_count)
+    return cell
+
+
+def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> tuple[Outcome, NotebookNode]:
     result: dict[str, Outcome] = {}
     thread = threading.Thread(target=lambda: result.update(outcome=judge.run_cell(cell.source)),
                               name="judge", daemon=True)
@@ -34,18 +45,23 @@ def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, inde
     try:
         (execute or (lambda c, i: client.execute_cell(c, i, store_history=False)))(serve, index)
     finally:
-        thread.join(GRACE_SECONDS)
+        thread.join(0.05)
+        if thread.is_alive() and not judge.waiting:  # the judge may still need a moment
+            thread.join(GRACE_SECONDS)
         if thread.is_alive():
             judge.cancel()
             thread.join()
         client.nb.cells[index] = cell  # nbclient stores the cell it executed (the serve cell) there
-    outcome = result.get("outcome") or Outcome(False, "RuntimeError", "the test could not be run")
-    cell.outputs = outputs(outcome, serve.get("outputs", []))
-    cell.execution_count = serve.get("execution_count")
-    return cell
+    return result.get("outcome") or Outcome(False, "RuntimeError", "the test could not be run"), serve
 
 
-def outputs(outcome: Outcome, kernel_outputs: list) -> list[NotebookNode]:
+def _stray_interrupt(outcome: Outcome, serve: NotebookNode) -> bool:
+    errors = [o for o in serve.get("outputs", []) if o.get("output_type") == "error"]
+    return (not outcome.passed and outcome.ename == "TimeoutError"
+            and len(errors) == 1 and errors[0].get("ename") == "KeyboardInterrupt")
+
+
+def outputs(outcome: Outcome, kernel_outputs: list, execution_count=None) -> list[NotebookNode]:
     """The test cell's outputs: the student's printed text, the test's, then the failure if any."""
     text = "".join(o.get("text", "") for o in kernel_outputs
                    if o.get("output_type") == "stream" and o.get("name") == "stdout")
@@ -53,7 +69,10 @@ def outputs(outcome: Outcome, kernel_outputs: list) -> list[NotebookNode]:
     if text or outcome.stdout:
         found.append(nbformat.v4.new_output("stream", name="stdout", text=(text + outcome.stdout)[:100_000]))
     if not outcome.passed:
+        # IPython's way of naming the failing line of a cell, which the feedback reads (and hides
+        # when the line is in a hidden block); never the line's text.
+        where = [f"Cell In[{execution_count}], line {outcome.line}"] if outcome.line else []
         found.append(nbformat.v4.new_output(
             "error", ename=outcome.ename, evalue=outcome.evalue,
-            traceback=[f"{outcome.ename}: {outcome.evalue}", *outcome.detail]))
+            traceback=[*where, f"{outcome.ename}: {outcome.evalue}", *outcome.detail]))
     return found

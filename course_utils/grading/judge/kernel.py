@@ -30,20 +30,27 @@ _state: dict[str, Any] = {"conn": None, "done": False}
 
 def serve(path: str) -> None:
     """Answer the judge's requests until it has finished the current test cell."""
-    conn = _state["conn"]
-    if conn is None or conn.closed:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(path)
-        conn = _state["conn"] = rpyc.connect_stream(SocketStream(sock), service=KernelService, config=CONFIG)
-    _state["done"] = False
-    TICKETS.clear()
-    try:
-        while not _state["done"]:
-            conn.serve(1.0)
-    except BaseException:
-        _state["conn"] = None
-        conn.close()
-        raise
+    for attempt in range(2):
+        conn = _state["conn"]
+        if conn is None or conn.closed:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+            conn = _state["conn"] = rpyc.connect_stream(SocketStream(sock), service=KernelService, config=CONFIG)
+        _state["done"] = False
+        TICKETS.clear()
+        try:
+            while not _state["done"]:
+                conn.serve(1.0)
+            return
+        except EOFError:
+            # The judge hung up after an earlier cell (a request that ran out of time): connect anew.
+            _state["conn"] = None
+            if attempt:
+                raise
+        except BaseException:
+            _state["conn"] = None
+            conn.close()
+            raise
 
 
 def tagged(ticket: int, build, args):

@@ -40,6 +40,7 @@ CONFIG = {"allow_pickle": False, "allow_all_attrs": False, "allow_public_attrs":
           "include_local_version": False, "import_custom_exceptions": False,
           "instantiate_custom_exceptions": False, "propagate_SystemExit_locally": True}
 SOCKET_NAME = "judge.sock"
+CELL_FILE = "<test cell>"
 NAMESPACE = "__judge__"
 KNOWN_ERRORS = {e.__name__: e for e in (
     AssertionError, AttributeError, IndexError, KeyError, LookupError, NameError, NotImplementedError,
@@ -60,6 +61,8 @@ class Outcome:
     evalue: str = ""
     detail: list[str] = field(default_factory=list)
     stdout: str = ""
+    line: int | None = None
+    """The test cell's top-level line that failed (feedback tells visible from hidden by it)."""
 
 
 class Handle:
@@ -235,9 +238,12 @@ class Judge:
         self._listener.settimeout(0.2)
         self.timeout = timeout
         self._conn: rpyc.Connection | None = None
+        self._sock: socket.socket | None = None
         self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._tickets: list[Any] = []
         self._cancelled = threading.Event()
+        self.waiting = False
+        """True while the judge waits for the kernel to connect (it never will once its cell is over)."""
         self.namespace = _Namespace(self, imports)
         self.requests = 0
 
@@ -270,20 +276,24 @@ class Judge:
             self.namespace.pop(name, None)
         self.namespace.from_kernel.clear()
         self._tickets.clear()
+        self._cancelled.clear()
         out = io.StringIO()
+        error: BaseException | None = None
         try:
-            code = compile(source, "<test cell>", "exec")
+            code = compile(source, CELL_FILE, "exec")
             with contextlib.redirect_stdout(out):
                 exec(code, self.namespace)  # noqa: S102  (the instructor's test cell)
             outcome = Outcome(True)
         except StudentError as exc:
-            outcome = Outcome(False, type(exc).__name__, exc.evalue, exc.detail)
+            error, outcome = exc, Outcome(False, type(exc).__name__, exc.evalue, exc.detail)
         except KernelUnavailable as exc:
-            outcome = Outcome(False, "TimeoutError", str(exc))
+            error, outcome = exc, Outcome(False, "TimeoutError", str(exc))
         except Exception as exc:  # noqa: BLE001  (a failing check, or the test's own error)
-            outcome = Outcome(False, type(exc).__name__, str(exc))
+            error, outcome = exc, Outcome(False, type(exc).__name__, str(exc))
         finally:
             self._finish()
+        if not outcome.passed and error is not None:
+            outcome.line = _cell_line(error.__traceback__)
         outcome.stdout = out.getvalue()[:100_000]
         return outcome
 
@@ -355,12 +365,20 @@ class Judge:
     def _connection(self) -> rpyc.Connection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
+        self.waiting = True
+        try:
+            return self._accept()
+        finally:
+            self.waiting = False
+
+    def _accept(self) -> rpyc.Connection:
         while not self._cancelled.is_set():
             try:
                 sock, _ = self._listener.accept()
             except TimeoutError:
                 continue
             sock.settimeout(None)
+            self._sock = sock
             config = dict(CONFIG, sync_request_timeout=self.timeout)
             self._conn = rpyc.connect_stream(SocketStream(sock), service=rpyc.VoidService, config=config)
             return self._conn
@@ -376,6 +394,11 @@ class Judge:
 
     def _hang_up(self) -> None:
         conn, self._conn = self._conn, None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            # Shut the socket first: RPyC's close() asks the peer, which may not be listening.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -406,6 +429,15 @@ class Judge:
         for const in code.co_consts:
             if hasattr(const, "co_names"):
                 self.resolve_globals(const)
+
+
+def _cell_line(tb) -> int | None:
+    """The line of the test cell's own statement (its outermost frame) where the error came from."""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == CELL_FILE:
+            return tb.tb_lineno
+        tb = tb.tb_next
+    return None
 
 
 class StudentError(Exception):

@@ -69,10 +69,11 @@ def encode(obj: Any, depth: int = 0) -> tuple:
     if known is not None and known[0] is obj:
         return ("judge", known[1])
     if depth < MAX_DEPTH:
-        if kind in (list, tuple, set, frozenset) and len(obj) <= MAX_ITEMS:
-            tag = {list: "list", tuple: "tuple"}.get(kind, "set")
+        # Subclasses too (a Counter, a defaultdict, a namedtuple): the judge sees their plain contents.
+        if isinstance(obj, (list, tuple, set, frozenset)) and len(obj) <= MAX_ITEMS:
+            tag = "list" if isinstance(obj, list) else "tuple" if isinstance(obj, tuple) else "set"
             return (tag, tuple(encode(x, depth + 1) for x in obj))
-        if kind is dict and len(obj) <= MAX_ITEMS:
+        if isinstance(obj, dict) and len(obj) <= MAX_ITEMS:
             return ("dict", tuple((encode(k, depth + 1), encode(v, depth + 1)) for k, v in obj.items()))
     if kind is np.ndarray and obj.dtype.kind in DTYPE_KINDS:
         return ("ndarray", obj.dtype.str, tuple(int(n) for n in obj.shape), np.ascontiguousarray(obj).tobytes())

@@ -1,0 +1,153 @@
+"""The canary: the instructor's own solution is graded first, exactly as the students will be.
+
+Before the grading command touches a student, it grades the solution of every chosen
+assignment in a scratch copy of the course, with the same command, sandbox, settings
+and data. Anything short of full automatic marks is the grader's fault (a data file the
+sandbox cannot read, a missing package or program, a changed library), so the run
+stops there and says which cell failed and how to fix it. A passing canary is
+remembered (in ``.canary/`` of the course folder) until the solution, the course
+package, the configuration, the data file or the installed libraries change.
+
+    python -m course_utils.grading.canary [ASSIGNMENT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from .. import nbtools
+from . import gradebook as gbk
+from .course import COURSE_ROOT, source_notebooks
+from .course import assignments as all_assignments
+from .faults import FIXES
+
+CACHE_DIR = ".canary"
+STUDENT = "canary"
+LIBRARIES = ("numpy", "scipy", "torch", "matplotlib", "nbgrader", "nbclient", "ipykernel", "rpyc", "graphviz")
+
+
+def preflight(root: Path, assignments: list[str]) -> list[str]:
+    """What the notebooks need and the grading machine lacks, one line each, before any grading."""
+    import importlib.util
+    import shutil
+
+    from ..data import NamesDataError, names_path
+
+    problems = []
+    try:
+        names_path()
+    except NamesDataError as exc:
+        problems.append(f"the names data set: {exc}")
+    sources = "\n".join(p.read_text() for a in assignments for p in source_notebooks(a, root))
+    modules = {"numpy", "scipy", "torch", "matplotlib", "tqdm", "rpyc", "cloudpickle"}
+    if "graphviz" in sources or "course_utils.graphs" in sources:
+        modules.add("graphviz")
+        if shutil.which("dot") is None:
+            problems.append("Graphviz's dot program is missing (a notebook draws graphs): "
+                            "apt-get install graphviz (or make dot)")
+    for module in sorted(modules):
+        if importlib.util.find_spec(module) is None:
+            problems.append(f"the Python package {module} is missing from this environment: make install")
+    return problems
+
+
+def fingerprint(root: Path, assignment: str) -> str:
+    """What the canary's verdict depends on; a change to any of it grades the canary again."""
+    from ..data import NamesDataError, names_path, sha256_of
+
+    digest = hashlib.sha256()
+    files = [*source_notebooks(assignment, root), Path(root) / "nbgrader_config.py",
+             *sorted((COURSE_ROOT / "course_utils").rglob("*.py"))]
+    for path in files:
+        digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
+    try:
+        digest.update(sha256_of(names_path()).encode())
+    except NamesDataError as exc:
+        digest.update(str(exc).encode())
+    for name in LIBRARIES:
+        try:
+            digest.update(f"{name}={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} missing".encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()[:32]
+
+
+def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
+          extra_args: list[str] | None = None) -> list[str]:
+    """Grade the solution of each assignment not checked yet; returns the problems, in words."""
+    from .synthetic import make_course, solved, submit, versions
+
+    root = Path(root).resolve()
+    chosen = assignments or all_assignments(root)
+    cache = root / CACHE_DIR
+    todo = {a: fingerprint(root, a) for a in chosen}
+    todo = {a: key for a, key in todo.items() if not (cache / f"{a}-{key}").exists()}
+    if not todo:
+        return []
+    with tempfile.TemporaryDirectory(prefix="canary-") as tmp:
+        course = make_course(Path(tmp), list(todo), root)
+        auto = {}
+        for assignment in todo:
+            release, source, name = versions(course, assignment)
+            submit(course, STUDENT, assignment, solved(release, source, written=True), f"{name}.ipynb")
+            auto[assignment] = nbtools.autograded_points(source)
+        run = subprocess.run(
+            [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
+             "--jobs", "1", "--skip-canary", *(extra_args or []), *todo],
+            capture_output=True, text=True)
+        rows = {r["assignment"]: r for r in gbk.read_csv(course / "grades.csv")} \
+            if (course / "grades.csv").exists() else {}
+        problems = []
+        for assignment, key in todo.items():
+            problem = _verdict(course, assignment, rows.get(assignment), auto[assignment], run)
+            if problem:
+                problems.append(f"{assignment}: {problem}")
+            else:
+                cache.mkdir(exist_ok=True)
+                (cache / f"{assignment}-{key}").write_text("the instructor's solution got full marks\n")
+    return problems
+
+
+def _verdict(course: Path, assignment: str, row: dict | None, auto: float, run) -> str | None:
+    if row is None:
+        return "the grading command did not grade it: " + (run.stderr.strip().splitlines() or ["?"])[-1]
+    if row["status"] == "failed":
+        return f"it failed: {row['detail']}"
+    if float(row["score"] or 0) >= auto:
+        return None
+    for path in sorted((course / "autograded" / STUDENT / assignment).glob("*.ipynb")):
+        nb = nbtools.read(path)
+        for index, cell in enumerate(nb.cells):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    message = f"{output.get('ename')}: {str(output.get('evalue', '')).strip()[:300]}"
+                    fix = next((text for pattern, text in FIXES if pattern.search(message)), None)
+                    where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+                    return (f"the solution scored {row['score']} of {auto:g} automatic points; {path.name} "
+                            f"{where} failed with {message}" + (f". Fix: {fix}" if fix else ""))
+    return f"the solution scored {row['score']} of {auto:g} automatic points"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Grade the instructor's solutions as the students will be.")
+    parser.add_argument("assignments", nargs="*")
+    parser.add_argument("--root", type=Path, default=COURSE_ROOT)
+    args = parser.parse_args(argv)
+    chosen = args.assignments or all_assignments(args.root)
+    problems = preflight(args.root, chosen) or check(args.root, chosen)
+    for problem in problems:
+        print(f"canary: {problem}", file=sys.stderr)
+    if not problems:
+        print("canary: the instructor's solutions get full automatic marks in the grading environment")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""A fault of the grader's is never a student's score: preflight, the canary, fault attribution.
+
+The class is one correct submission of 01_probability, graded with the names file made
+unreadable for the sandbox's user (root can still read it, so only grading inside the
+sandbox shows the fault, as when data/ is not readable by the kernel).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from course_utils.grading import canary
+from course_utils.grading import gradebook as gbk
+from course_utils.grading import synthetic as syn
+from course_utils.grading.course import COURSE_ROOT
+from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+A = "01_probability"
+
+try:
+    check_bwrap()
+    _PROBLEM = None
+except SandboxUnavailable as exc:
+    _PROBLEM = str(exc)
+
+
+def test_preflight_names_each_missing_piece(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_NAMES_FILE", str(tmp_path / "nowhere" / "names.txt"))
+    problems = canary.preflight(COURSE_ROOT, [A])
+    assert any(p.startswith("the names data set:") and "COURSE_NAMES_FILE" in p for p in problems), problems
+
+
+def test_preflight_finds_nothing_missing_when_all_is_there(names_file):
+    assert canary.preflight(COURSE_ROOT, [A]) == []
+
+
+@pytest.fixture(scope="module")
+def unreadable_names(names_file, tmp_path_factory):
+    """A correct class of one, and a copy of the names only root can read."""
+    work = tmp_path_factory.mktemp("canary")
+    course = syn.make_course(work / "course", [A])
+    release, source, name = syn.versions(course, A)
+    syn.submit(course, "alice", A, syn.solved(release, source), f"{name}.ipynb")
+    private = work / "private-names.txt"
+    shutil.copy(names_file, private)
+    os.chmod(private, 0o600)
+    return course, private
+
+
+def _grade(course: Path, names: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COURSE_NAMES_FILE=str(names))
+    return subprocess.run([sys.executable, "-m", "course_utils.grading.grade", "--root", str(course),
+                           "--no-progress", "--jobs", "1", *extra, A],
+                          cwd=COURSE_ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("canary")
+@pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}")
+def test_the_canary_stops_the_run_before_any_student(unreadable_names):
+    course, names = unreadable_names
+    run = _grade(course, names)
+    assert run.returncode != 0
+    assert "canary" in run.stderr and "names data set is not readable inside the sandbox" in run.stderr, \
+        run.stderr[-2000:]
+    rows = gbk.read_csv(course / "grades.csv") if (course / "grades.csv").exists() else []
+    assert [r for r in rows if r["student_id"] == "alice"] == []
+    assert not (course / "autograded" / "alice").exists()
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("canary")
+@pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}")
+def test_without_the_canary_a_fault_of_the_grader_is_no_score(unreadable_names):
+    course, names = unreadable_names
+    run = _grade(course, names, "--skip-canary")
+    assert "--skip-canary" in run.stderr  # the instructor is warned
+    (row,) = [r for r in gbk.read_csv(course / "grades.csv") if r["student_id"] == "alice"]
+    assert row["status"] == "failed" and row["score"] == "", row
+    assert row["detail"].startswith("grading environment:") and "names" in row["detail"], row
