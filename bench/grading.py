@@ -16,9 +16,13 @@ and prints notebooks per minute for both, their ratio, and the time per
 notebook against the bare cost of starting a kernel and executing the solution
 notebook (nbclient, no nbgrader). It also checks that both gave the same scores.
 Then it grades a sample of the class with one worker three ways, to price what
-``make grade`` adds per notebook: as usual, with the integrity checks off
-(``c.TrackedExecute.check_integrity = False``) and without the sandbox
-(``--unsandboxed``). Not part of ``make test``.
+``make grade`` adds per notebook: as usual, without the judge (test cells run in
+the student's kernel with the run-time integrity checks, as ``make grade`` did
+before the judge: ``c.TrackedExecute.judge = False``) and without the sandbox
+(``--unsandboxed``). "Plain nbgrader" is nbgrader's own autograde with its stock
+preprocessors (the course's ``nbgrader_config.py`` routes it through the judge;
+the benchmark's plain copy undoes that). The canary is skipped: it runs once per
+course and is cached. Not part of ``make test``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,14 @@ from course_utils.grading import synthetic as syn  # noqa: E402
 from course_utils.grading.course import SOURCE_DIR  # noqa: E402
 
 ASSIGNMENT = "90_torch_bench"
+USUAL = "make grade (sandbox, judge)"
+STOCK_AUTOGRADE = """
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
+"""
 NOTEBOOK = "bigram_loss"
 START = "    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
 END = "    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
@@ -180,8 +192,8 @@ def costs(base: Path, work: Path, sample: int, rounds: int) -> bool:
     python = sys.executable
     students = sorted(p.name for p in (base / "submitted").iterdir())[:sample]
     variants = {
-        "make grade (sandbox, integrity checks)": ([], ""),
-        "without the integrity checks": ([], "c.TrackedExecute.check_integrity = False"),
+        USUAL: ([], ""),
+        "without the judge (tests in the kernel, run-time integrity checks)": ([], "c.TrackedExecute.judge = False"),
         "without the sandbox": (["--unsandboxed"], ""),
     }
     seconds: dict[str, list[float]] = {label: [] for label in variants}
@@ -198,19 +210,19 @@ def costs(base: Path, work: Path, sample: int, rounds: int) -> bool:
                     fh.write("\n" + config + "\n")
             run([python, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course)
             cmd = [python, "-m", "course_utils.grading.grade", "--root", str(course), "--jobs", "1",
-                   "--no-progress", *flags]
+                   "--no-progress", "--skip-canary", *flags]
             seconds[label].append(run(cmd, ROOT)[0] / len(students))
             with (course / "grades.csv").open() as fh:
                 rows[(r, label)] = {row["student_id"]: row["score"] for row in csv.DictReader(fh)}
     best = {label: statistics.median(times) for label, times in seconds.items()}
-    usual = best["make grade (sandbox, integrity checks)"]
+    usual = best[USUAL]
     print(f"one worker, {len(students)} notebooks, median of {rounds}: {usual:.2f} s per notebook with the "
-          "sandbox and the integrity checks")
+          "sandbox and the judge")
     for label in list(variants)[1:]:
         print(f"  {label}: {best[label]:.2f} s per notebook, so they cost "
               f"{usual - best[label]:+.2f} s per notebook ({100 * (usual / best[label] - 1):+.0f}%); "
               f"rounds: {', '.join(f'{t:.2f}' for t in seconds[label])} s "
-              f"(with: {', '.join(f'{t:.2f}' for t in seconds['make grade (sandbox, integrity checks)'])} s)")
+              f"(with: {', '.join(f'{t:.2f}' for t in seconds[USUAL])} s)")
     same = len({tuple(sorted(r.items())) for r in rows.values()}) == 1
     print(f"same scores in all runs: {same}")
     sandboxed, plain = kernel_cost(base)
@@ -293,11 +305,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(base, ours)
             # Both start from a gradebook that knows the assignment (nbgrader's first gradebook
             # costs ~3.5 s of `alembic` in a subprocess, once per course).
+            with (plain / "nbgrader_config.py").open("a") as fh:
+                fh.write(STOCK_AUTOGRADE)
             for course in (plain, ours):
                 run([python, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course)
             plain_t.append(run([python, "-m", "nbgrader", "autograde", ASSIGNMENT], plain))
             ours_t.append(run([python, "-m", "course_utils.grading.grade", "--root", str(ours),
-                               "--jobs", str(args.jobs), "--no-progress"], ROOT))
+                               "--jobs", str(args.jobs), "--no-progress", "--skip-canary"], ROOT))
             ok, statuses = scores(plain, ours)
             same = same and ok
             print(f"  round {r + 1}: plain {plain_t[-1][0]:.1f} s (CPU {plain_t[-1][1]:.0f} s), "

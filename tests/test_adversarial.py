@@ -333,7 +333,7 @@ def build_class(course: Path, port: int) -> dict[str, int]:
     return {"honest_correct": AUTO, "honest_partial": sum(points[f"{e}_test"] for e in PARTIAL)}
 
 
-GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv")
+GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv", ".canary")
 
 
 def _tree(course: Path) -> dict[str, str]:

@@ -124,7 +124,7 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     root = Path(root)
     (path,) = source_notebooks(assignment, root)
     nb = nbtools.read(path)
-    answers = load_answers(assignment) if answers is None else answers
+    answers = load_answers(assignment, root / "tests" / "fidelity") if answers is None else answers
     exercises = nbtools.exercises(nb)
     report = Report(assignment, problems=coverage_problems(exercises, answers))
     by_start = {ex.solution_index: ex for ex in exercises.values()}

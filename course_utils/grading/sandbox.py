@@ -48,6 +48,7 @@ grading starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -447,6 +448,10 @@ class SandboxedKernelManager(AsyncKernelManager):
                 pass
         # Traversable, not listable: the kernel still reaches the judge's socket inside (judge/).
         os.chmod(box, 0o711)
+        # ipykernel reads its connection file again right after binding (to merge in the ports):
+        # it must stay readable, or a kernel sealed at that moment dies before it answers.
+        with contextlib.suppress(OSError):
+            os.chmod(self.connection_file, 0o644)
 
     def _may_copy(self, cwd: Path, box: Path) -> bool:
         hidden = [Path(p).resolve() for p in self.hide_cwd_under] + [box]
