@@ -14,18 +14,32 @@ compute with are bound here when the module is imported (before any student
 code runs), so replacing ``np.allclose`` or the builtin ``isinstance`` later
 changes nothing here. The grading command also flags such replacements
 (:mod:`course_utils.grading.integrity`).
+
+What a student sees in a notebook: a failing check shows the test's line and the
+message, wrapped to the notebook's column, instead of a traceback through this
+module (IPython renders an exception's ``_render_traceback_``; pytest and plain
+Python honour ``__tracebackhide__``). Imported in an IPython kernel, the module
+also prints one line under every test cell that passes (:func:`announce_passing_test`),
+except while nbgrader autogrades.
 """
 
 from __future__ import annotations
+
+import linecache
+import os
+import re
+import sys
+import textwrap
 
 # Bound in this module so that a notebook replacing them in `builtins` later does not reach here.
 from builtins import abs, bool, float, int, isinstance, len, list, repr, str, tuple, type, zip  # noqa: A004, UP029
 from collections.abc import Sequence
 from math import isfinite
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy import allclose as _allclose
+from numpy import argwhere as _argwhere
 from numpy import array2string as _array2string
 from numpy import asarray as _asarray
 from numpy import isfinite as _isfinite
@@ -35,6 +49,44 @@ from numpy import unravel_index as _unravel_index
 
 __all__ = ["as_array", "as_float", "as_text", "check", "check_close", "check_equal", "check_shape"]
 _ndarray, _float64, _bool_ = np.ndarray, np.float64, np.bool_
+
+# Characters per line of a failure in a notebook: JupyterLab's default column holds about
+# 110 monospace characters beside the prompt, so this fits with room to spare.
+WIDTH = 88
+_THIS_FILE = os.path.normcase(os.path.abspath(__file__))
+
+
+def _short_traceback(error: BaseException) -> list[str]:
+    """What IPython shows for a failed check: the test's line, then the message, wrapped."""
+    where = None
+    tb = error.__traceback__
+    while tb is not None:  # the innermost frame outside this module is the test's line
+        code = tb.tb_frame.f_code
+        if os.path.normcase(os.path.abspath(code.co_filename)) != _THIS_FILE:
+            where = (code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    lines = []
+    if where is not None:
+        text = linecache.getline(*where).strip()
+        if text:
+            lines += textwrap.wrap(f"line {where[1]}: {text}", WIDTH, subsequent_indent="    ",
+                                   break_on_hyphens=False)
+    message, _, hint = str(error).partition(" Hint: ")
+    lines += textwrap.wrap(f"AssertionError: {message}", WIDTH, subsequent_indent="    ",
+                           break_on_hyphens=False)
+    if hint:
+        lines += textwrap.wrap(f"Hint: {hint}", WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+    return lines
+
+
+def _raise(message: str) -> NoReturn:
+    """Raise the AssertionError of a failed check, rendered short in a notebook."""
+    __tracebackhide__ = True
+    error = AssertionError(message)
+    # An attribute of this instance, not a subclass: the error stays exactly an AssertionError
+    # for nbgrader, the judge and the feedback, and only IPython's rendering changes.
+    error._render_traceback_ = lambda: _short_traceback(error)
+    raise error
 
 
 def _fmt(value: Any) -> str:
@@ -51,11 +103,25 @@ def _fmt(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
-def _fail(what: str, expected: Any, got: Any, hint: str | None) -> None:
+def _first_stray_non_finite(got: np.ndarray, expected: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first nan or infinity in ``got`` that ``expected`` does not have there."""
+    if got.shape != expected.shape:
+        return None
+    same = (got == expected) | (_isnan(got) & _isnan(expected))
+    stray = _argwhere(~_isfinite(got) & ~same)
+    return tuple(int(i) for i in stray[0]) if len(stray) else None
+
+
+def _fail(what: str, expected: Any, got: Any, hint: str | None) -> NoReturn:
+    __tracebackhide__ = True
     message = f"{what}: expected {_fmt(expected)}, got {_fmt(got)}"
     try:
-        diff = abs(_asarray(got, dtype=_float64) - _asarray(expected, dtype=_float64))
-        if diff.size > 1 and _isfinite(diff).any():
+        got_a, exp_a = _asarray(got, dtype=_float64), _asarray(expected, dtype=_float64)
+        stray = _first_stray_non_finite(got_a, exp_a) if got_a.size > 1 else None
+        diff = abs(got_a - exp_a)
+        if stray is not None:
+            message += f" ({_fmt(float(got_a[stray]))} at index {stray})"
+        elif diff.size > 1 and _isfinite(diff).any():
             index = _unravel_index(_nanargmax(diff), diff.shape)
             message += f" (largest difference {diff[index]:.3g} at index {tuple(int(i) for i in index)})"
         elif diff.size == 1 and 0 < float(diff.max()) < 1e-3 * (1 + float(abs(_asarray(expected, dtype=_float64)).max())):
@@ -65,7 +131,7 @@ def _fail(what: str, expected: Any, got: Any, hint: str | None) -> None:
     message += "."
     if hint:
         message += f" Hint: {hint}"
-    raise AssertionError(message)
+    _raise(message)
 
 
 def as_array(value: Any, what: str = "your answer") -> np.ndarray:
@@ -74,8 +140,9 @@ def as_array(value: Any, what: str = "your answer") -> np.ndarray:
     The result is always a base ``numpy.ndarray`` (never a subclass), so comparing
     it runs NumPy's own code, not the answer's.
     """
+    __tracebackhide__ = True
     if value is None:
-        raise AssertionError(f"{what}: got None. Did the function forget to `return` its result?")
+        _raise(f"{what}: got None. Did the function forget to `return` its result?")
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         value = value.detach().cpu().numpy()
     try:
@@ -84,23 +151,25 @@ def as_array(value: Any, what: str = "your answer") -> np.ndarray:
     except (TypeError, ValueError):
         array = None
     if type(array) is not _ndarray or array.dtype != _float64:  # complex, text, a lying __array__
-        raise AssertionError(f"{what}: expected a number or an array of numbers, got "
+        _raise(f"{what}: expected a number or an array of numbers, got "
                              f"{type(value).__name__} {_fmt(value)[:80]}.")
     return array
 
 
 def as_float(value: Any, what: str = "your answer") -> float:
     """A single number as a plain Python ``float`` (a one-element array or tensor is fine)."""
+    __tracebackhide__ = True
     array = as_array(value, what)
     if array.size != 1:
-        raise AssertionError(f"{what}: expected a single number, got shape {tuple(array.shape)}.")
+        _raise(f"{what}: expected a single number, got shape {tuple(array.shape)}.")
     return float(array.reshape(()))
 
 
 def as_text(value: Any, what: str = "your answer") -> str:
     """A string as a plain ``str`` (a str subclass keeps its characters, not its methods)."""
+    __tracebackhide__ = True
     if not isinstance(value, str):
-        raise AssertionError(f"{what}: expected a string, got {type(value).__name__} {_fmt(value)[:80]}.")
+        _raise(f"{what}: expected a string, got {type(value).__name__} {_fmt(value)[:80]}.")
     return str.__str__(value)
 
 
@@ -111,18 +180,20 @@ def check(condition: bool, message: str) -> None:
     values (``as_float``, ``as_array``, ``as_text``) so that an answer's own
     ``==`` or ``<`` cannot decide the check.
     """
+    __tracebackhide__ = True
     if type(condition) is not bool and type(condition) is not _bool_:
         raise TypeError(f"check() needs True or False, got {type(condition).__name__}; "
                         "compare plain values (as_float, as_array, as_text) in the test")
     if not condition:
-        raise AssertionError(message)
+        _raise(message)
 
 
 def check_shape(got: Any, shape: Sequence[int], what: str = "your answer") -> None:
     """The answer has exactly this shape."""
+    __tracebackhide__ = True
     actual = as_array(got, what).shape
     if tuple(actual) != tuple(shape):
-        raise AssertionError(f"{what}: expected shape {tuple(shape)}, got shape {tuple(actual)}.")
+        _raise(f"{what}: expected shape {tuple(shape)}, got shape {tuple(actual)}.")
 
 
 def check_close(
@@ -138,13 +209,14 @@ def check_close(
 
     NaN and infinities must match exactly where they appear in ``expected``.
     """
+    __tracebackhide__ = True
     got_a = as_array(got, what)
     exp_a = _asarray(expected, dtype=_float64)
     if got_a.shape != exp_a.shape:
         if got_a.size == 1 and exp_a.size == 1:
             got_a, exp_a = got_a.reshape(()), exp_a.reshape(())
         else:
-            raise AssertionError(
+            _raise(
                 f"{what}: expected shape {exp_a.shape}, got shape {got_a.shape} "
                 f"({_fmt(got_a)})."
             )
@@ -156,6 +228,7 @@ def check_close(
 
 def check_equal(got: Any, expected: Any, what: str = "your answer", *, hint: str | None = None) -> None:
     """Exact equality for integers, strings and containers of them (compared as plain values)."""
+    __tracebackhide__ = True
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, bool):
         value = as_array(got, what)
         if value.size != 1 or not isfinite(float(value.reshape(()))) or float(value.reshape(())) != int(expected):
@@ -169,6 +242,8 @@ def check_equal(got: Any, expected: Any, what: str = "your answer", *, hint: str
         try:
             plain = list(got)
         except TypeError:
+            plain = None  # failing outside the except block keeps the TypeError out of the report
+        if plain is None:
             _fail(what, expected, got, hint)
         if len(plain) != len(expected):
             _fail(what, list(expected), plain, hint)
@@ -176,3 +251,52 @@ def check_equal(got: Any, expected: Any, what: str = "your answer", *, hint: str
             check_equal(g, e, f"{what}[{i}]", hint=hint)
         return
     raise TypeError(f"check_equal does not compare {type(expected).__name__}; use check_close")
+
+
+# ---------------------------------------------------------------- a line under a passing test cell
+
+_TEST_TITLE = re.compile(r"#\s*Tests for (?P<name>.+?) \((?P<points>\d+(?:\.\d+)?) (?P<unit>points?)\)\s*$")
+
+
+def passing_line(source: str) -> str | None:
+    """The line to print under a test cell that ran without error, or None if ``source`` is no test cell.
+
+    A test cell is recognised by its title, ``# Tests for <exercise> (<n> points)``.
+    """
+    first = source.lstrip().split("\n", 1)[0]
+    match = _TEST_TITLE.match(first)
+    if match is None:
+        return None
+    name, points = match["name"], f"{match['points']} {match['unit']}"
+    if "### BEGIN HIDDEN TESTS" in source:  # the instructor's copy: every test just ran
+        return f"\u2713 {name}: all tests pass, hidden ones included ({points})"
+    return f"\u2713 {name}: visible tests pass ({points}; more tests run at grading)"
+
+
+def announce_passing_test(result: Any) -> None:
+    """IPython ``post_run_cell`` callback: print :func:`passing_line` under a test cell that passed.
+
+    Silent while nbgrader autogrades (the grade is what counts there) and never on stderr,
+    which nbgrader would score as a failure.
+    """
+    if os.environ.get("NBGRADER_EXECUTION") == "autograde" or not getattr(result, "success", False):
+        return
+    info = getattr(result, "info", None)
+    line = passing_line(getattr(info, "raw_cell", None) or "")
+    if line is not None:
+        print(line, file=sys.stdout, flush=True)
+
+
+def _register_with_ipython() -> None:
+    """Hook :func:`announce_passing_test` into the IPython shell this module is imported in, once."""
+    ipython = sys.modules.get("IPython")  # not imported: not in a notebook, nothing to do
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    callbacks = shell.events.callbacks["post_run_cell"]
+    callbacks[:] = [cb for cb in callbacks if getattr(cb, "__qualname__", "") != "announce_passing_test"
+                    or getattr(cb, "__module__", "") != __name__]  # a reload replaces, never doubles
+    shell.events.register("post_run_cell", announce_passing_test)
+
+
+_register_with_ipython()

@@ -147,3 +147,118 @@ def test_replacing_numpy_or_builtins_later_does_not_change_the_checks(monkeypatc
         "    print('caught', exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "caught your answer[1]: expected 'c', got 'b'" in out.stdout, out
+
+
+# ---------------------------------------------------------------- what a student sees (issue 18)
+
+def _failure(call) -> AssertionError:
+    with pytest.raises(AssertionError) as err:
+        call()
+    return err.value
+
+
+def test_a_failed_check_renders_as_the_test_line_and_the_message_wrapped():
+    from course_utils import checks
+
+    long_what = "the sum of the 26 probabilities of the first letters of all the names in the data set"
+    error = _failure(lambda: check_close(np.arange(26.0).sum(), 1.0, long_what,
+                                         hint="divide the counts by the number of names"))
+    assert type(error) is AssertionError  # nbgrader, the judge and the feedback see no other type
+    lines = error._render_traceback_()
+    assert lines[0].startswith("line ") and "check_close(np.arange(26.0).sum()" in lines[0]
+    text = "\n".join(lines)
+    assert "AssertionError: the sum of the 26 probabilities" in text and "expected 1, got 325" in text
+    assert lines[-1] == "Hint: divide the counts by the number of names"
+    assert "course_utils" not in text and "_raise(" not in text and "Traceback" not in text
+    assert all(len(line) <= checks.WIDTH for line in lines), lines
+    assert len(lines) <= 6
+
+
+def test_every_frame_inside_the_checks_is_hidden_from_tracebacks():
+    from course_utils import checks
+
+    error = _failure(lambda: check_equal(["a", "c"], ["a", "b"], "names"))
+    tb, inside = error.__traceback__, 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == checks.__file__:
+            inside += 1
+            assert tb.tb_frame.f_locals.get("__tracebackhide__") is True, tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    assert inside >= 2
+    assert error.__context__ is None  # check_equal's own TypeError is not chained into the report
+
+
+@pytest.mark.parametrize(("got", "expected", "named"), [
+    ([0.5, float("nan"), 0.5], [0.5, 0.0, 0.5], "nan at index (1,)"),
+    ([[1.0, 2.0], [float("-inf"), 9.0]], [[1.0, 2.0], [3.0, 4.0]], "-inf at index (1, 0)"),
+    ([1.0, float("inf")], [1.0, 2.0], "inf at index (1,)"),
+])
+def test_a_nan_or_infinity_in_the_answer_is_named_first_with_its_index(got, expected, named):
+    message = str(_failure(lambda: check_close(got, expected, "p")))
+    assert f"({named})" in message and "largest difference" not in message
+
+
+def test_a_nan_the_expected_value_also_has_is_not_blamed():
+    message = str(_failure(lambda: check_close([float("nan"), 5.0], [float("nan"), 1.0], "p")))
+    assert "largest difference 4 at index (1,)" in message and "nan at" not in message
+
+
+@pytest.mark.parametrize(("source", "line"), [
+    ("# Tests for first_letter_distribution (2 points)\ncheck(True, '')",
+     "\u2713 first_letter_distribution: visible tests pass (2 points; more tests run at grading)"),
+    ("\n# Tests for tensor_neg, tensor_sub (1 point)\n", "\u2713 tensor_neg, tensor_sub: visible tests pass "
+                                                        "(1 point; more tests run at grading)"),
+    ("# Tests for h (0.5 points)\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS",
+     "\u2713 h: all tests pass, hidden ones included (0.5 points)"),
+    ("x = 1  # Tests for h (2 points)", None),
+    ("# Tests for the lecture's plot", None),
+])
+def test_a_test_cell_is_recognised_by_its_title(source, line):
+    from course_utils.checks import passing_line
+
+    assert passing_line(source) == line
+
+
+def test_the_line_is_printed_on_stdout_only_for_a_test_cell_that_passed(capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    from course_utils.checks import announce_passing_test
+
+    def result(source, success=True):
+        return SimpleNamespace(success=success, info=SimpleNamespace(raw_cell=source))
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    announce_passing_test(result("# Tests for f (2 points)\n"))
+    announce_passing_test(result("# Tests for g (2 points)\n", success=False))
+    announce_passing_test(result("print('a lecture cell')"))
+    out = capsys.readouterr()
+    assert out.out == "\u2713 f: visible tests pass (2 points; more tests run at grading)\n" and out.err == ""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    announce_passing_test(result("# Tests for f (2 points)\n"))
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    announce_passing_test(result("# Tests for f (2 points)\n"))
+    out = capsys.readouterr()
+    assert out.out.count("\u2713") == 1 and out.err == ""
+
+
+def test_in_an_ipython_shell_a_passing_test_cell_prints_one_line_and_a_failing_one_is_short():
+    code = (
+        "import importlib, sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance(colors='nocolor')\n"
+        "shell.run_cell('import course_utils.checks as c; import importlib; importlib.reload(c)')\n"
+        "shell.run_cell('from course_utils.checks import check_close')\n"
+        "print('=== pass')\n"
+        "shell.run_cell('# Tests for f (2 points)\\ncheck_close(1.0, 1.0, \"f(1)\")')\n"
+        "print('=== fail')\n"
+        "shell.run_cell('# Tests for g (1 point)\\ncheck_close(2.0, 1.0, \"g(1)\", hint=\"halve it\")')\n"
+        "print('=== lecture')\n"
+        "shell.run_cell('y = 2')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    passing = out.stdout.split("=== pass\n")[1].split("=== fail")[0]
+    failing = out.stdout.split("=== fail\n")[1].split("=== lecture")[0]
+    assert passing == "\u2713 f: visible tests pass (2 points; more tests run at grading)\n", out
+    assert "line 2: check_close(2.0, 1.0" in failing and "AssertionError: g(1): expected 1, got 2." in failing
+    assert "Hint: halve it" in failing and "Traceback" not in failing and "checks.py" not in failing
+    assert "\u2713" not in failing and out.stdout.split("=== lecture")[1].strip() == ""
+    assert len(failing.strip().splitlines()) <= 4, failing
