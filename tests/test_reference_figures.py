@@ -106,8 +106,14 @@ def test_network_notebook_prints_the_reference_figures(assignment, printed):
     _line(out, r"^loss at the start of step 100: 2\.4901$")
     _line(out, r"^loss after 100 updates: 2\.4900$")
     _line(out, r"^network samples: cexze\. momasurailezityha\. konimittain\. llayn\. ka\. ")
-    _line(out, r"^reg 0\.0\s+100 updates: loss on all examples 2\.4727$")
-    _line(out, r"^reg 0\.0\s+1000 updates: loss on all examples 2\.4554$")
-    _line(out, r"^check: the network with W = log\(N \+ 1\) reproduces P exactly: True$")
+    _line(out, r"^reg 0\.0\s+100 updates: loss on all examples 2\.4727, ")
+    _line(out, r"^reg 0\.0\s+1000 updates: loss on all examples 2\.4554, P\(u \| q\) = 0\.7524$")
+    # the network's largest gap to the count table, P(u | q), and what more steps make of it
+    _line(out, r"^N\.sum\(\) = 228,146 bigrams; N\[q\] has 272 examples, 206 of them 'qu'$")
+    _line(out, r"^add-one table: average NLL 2\.4546 \(notebook 05: 2\.4546\)$")
+    _line(out, r"^largest \|P_net - P\|: 0\.3375 at qu \(network 0\.3548, counts 0\.6923, 272 examples in row 'q'\)$")
+    _line(out, r"^P\(u \| q\) at initialisation: 0\.0107$")
+    _line(out, r"^reg 0\.01\s+1000 updates: loss on all examples 2\.4804, P\(u \| q\) = 0\.6660$")
+    _line(out, r"^count table without smoothing: P\(u \| q\) = 0\.7574$")
     three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
     assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
