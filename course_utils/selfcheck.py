@@ -7,16 +7,26 @@ Each notebook runs from a fresh kernel, top to bottom, exactly as nbgrader's
 Validate button runs it. Only the visible tests are in your copy, so "passed"
 here means "passes the tests you can see": more tests run when your work is
 graded.
+
+The report starts with the first real error outside the test cells of each
+notebook (a syntax error in an answer, a missing data file): every later cell
+that needs what that cell defines fails too, so it is the one to fix first.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
+import re
+import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from jupyter_core.utils import run_sync
+from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from tqdm.auto import tqdm
@@ -26,6 +36,12 @@ from .data import COURSE_ROOT
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 WRITTEN, UNANSWERED = "answered (graded by hand)", "not answered yet"
+# The stub of an unfilled exercise raises this; it is "not attempted", not an error to report.
+STUB_ERROR = "NotImplementedError"
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
+_TMP_FILE = re.compile(r" \([^()]*\.py, line \d+\)$", re.MULTILINE)
 
 
 @dataclass
@@ -38,58 +54,204 @@ class Row:
     detail: str = ""
 
 
+@dataclass
+class FirstError:
+    """The first error a cell other than a test cell raised: where, and its message's first line."""
+
+    cell: int
+    """1-based position of the cell in the notebook."""
+    place: str
+    """The answer cell of an exercise, or the lecture section the cell is in."""
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        line = f", line {self.line}" if self.line is not None else ""
+        return f"cell {self.cell} ({self.place}){line}: {self.message}"
+
+
+@dataclass
+class NotebookReport:
+    """One notebook's exercises and written answers, and its first error outside the tests."""
+
+    label: str
+    rows: list[Row] = field(default_factory=list)
+    first_error: FirstError | None = None
+
+
+class _QuietExecute(Execute):
+    """nbgrader's Execute with the kernel's own stderr discarded.
+
+    The kernel process logs there ("Kernel is running over TCP without encryption"),
+    which lands in the middle of the progress bar; what cells print to stderr
+    reaches the notebook over the kernel's channels all the same.
+    """
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        kwargs.setdefault("stderr", subprocess.DEVNULL)
+        await super().async_start_new_kernel(**kwargs)
+
+    # nbclient binds the synchronous twin to its own coroutine: bind it to this one
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+
 def _untouched(cell) -> bool:
     """True when an answer cell is exactly as it was released (nbgrader's checksum)."""
     checksum = cell.metadata.get("nbgrader", {}).get("checksum")
     return checksum is not None and checksum == utils.compute_checksum(cell)
 
 
-def check_notebook(path: Path, root: Path = COURSE_ROOT) -> list[Row]:
-    """Execute one notebook like Validate and report every exercise and written answer."""
+def _is_test_cell(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def _section(nb: NotebookNode, index: int) -> str:
+    """The heading of the lecture section that cell ``index`` is in."""
+    for cell in reversed(nb.cells[:index]):
+        if cell.cell_type == "markdown":
+            headings = [line.lstrip("#").strip() for line in cell.source.splitlines() if line.startswith("#")]
+            if headings:
+                return f'under "{headings[-1]}"'
+    return "at the top"
+
+
+def _defined_names(source: str) -> set[str]:
+    """Names a cell binds at its top level (what later cells miss when it stops early)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython syntax: the plain assignments and definitions will do
+        return set(re.findall(r"^(?:def |class )?([A-Za-z_]\w*)\s*[=(:]", source, re.MULTILINE))
+    names: set[str] = set()
+    for node in tree.body:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub in tree.body:
+                names.add(sub.name)
+            elif isinstance(sub, ast.alias):
+                names.add((sub.asname or sub.name).split(".")[0])
+    return names
+
+
+def first_error(executed: NotebookNode) -> FirstError | None:
+    """The first real error raised by a cell that is not a test cell.
+
+    Not real: the NotImplementedError of an exercise not yet done, and the NameError of
+    a later cell for a name that a cell stopped by such a stub would have defined.
+    """
+    undone: set[str] = set()
+    for index, cell in enumerate(executed.cells):
+        if cell.cell_type != "code" or _is_test_cell(cell):
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type != "error":
+                continue
+            if output.ename == STUB_ERROR:
+                undone |= _defined_names(cell.source)
+                continue
+            missing = re.match(r"name '(\w+)' is not defined", output.evalue or "")
+            if output.ename == "NameError" and missing and missing.group(1) in undone:
+                undone |= _defined_names(cell.source)
+                continue
+            traceback = _ANSI.sub("", "\n".join(output.get("traceback", [])))
+            found = _CELL_LINE.search(traceback)
+            # a SyntaxError's value ends with the kernel's temporary file name: noise here
+            evalue = _TMP_FILE.sub("", (output.evalue or "").strip()).splitlines()
+            message = f"{output.ename}: {evalue[0]}" if evalue else output.ename
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            place = f"the answer cell of {grade_id}" if utils.is_solution(cell) and grade_id else _section(executed, index)
+            return FirstError(index + 1, place, int(found.group(1)) if found else None, message)
+    return None
+
+
+def run_notebook(path: Path, root: Path = COURSE_ROOT, label: str | None = None) -> NotebookReport:
+    """Execute one notebook like Validate: every exercise and written answer, and the first error."""
     path = Path(path)
     config = nbtools.load_config(root) if (Path(root) / "nbgrader_config.py").exists() else None
     nb = nbtools.read(path)
     executed = copy.deepcopy(nb)
     with utils.setenv(NBGRADER_VALIDATING="1", NBGRADER_EXECUTION="validate"):
-        Execute(config=config).preprocess(executed, {"metadata": {"path": str(path.parent)}})
+        _QuietExecute(config=config).preprocess(executed, {"metadata": {"path": str(path.parent)}})
+    report = NotebookReport(label or path.stem, first_error=first_error(executed))
     scorer = nbtools.CellScorer(config)
-    rows = []
     for grade_id, ex in nbtools.exercises(nb).items():
         tests = [executed.cells[i] for i in ex.test_indices]
         max_points = sum(float(t.metadata.nbgrader["points"]) for t in tests)
         if _untouched(nb.cells[ex.solution_index]):
-            rows.append(Row(path.stem, grade_id, NOT_ATTEMPTED, 0, max_points))
+            report.rows.append(Row(report.label, grade_id, NOT_ATTEMPTED, 0, max_points))
             continue
         failed = [t for t in tests if not scorer.passed(t)]
         earned = sum(float(t.metadata.nbgrader["points"]) for t in tests if t not in failed)
         detail = nbtools.error_summary(failed[0]) if failed else ""
-        rows.append(Row(path.stem, grade_id, FAILED if failed else PASSED, earned, max_points, detail))
+        report.rows.append(Row(report.label, grade_id, FAILED if failed else PASSED, earned, max_points, detail))
     for cell in nb.cells:
         if cell.cell_type == "markdown" and utils.is_solution(cell) and utils.is_grade(cell):
             status = UNANSWERED if _untouched(cell) else WRITTEN
-            rows.append(Row(path.stem, cell.metadata.nbgrader["grade_id"], status, 0,
-                            float(cell.metadata.nbgrader["points"])))
-    return rows
+            report.rows.append(Row(report.label, cell.metadata.nbgrader["grade_id"], status, 0,
+                                   float(cell.metadata.nbgrader["points"])))
+    return report
+
+
+def check_notebook(path: Path, root: Path = COURSE_ROOT) -> list[Row]:
+    """Execute one notebook like Validate and report every exercise and written answer."""
+    return run_notebook(path, root).rows
+
+
+def labels(paths: list[Path]) -> dict[Path, str]:
+    """Each notebook's label: its assignment folder, with the notebook's name when a folder has several."""
+    per_folder: dict[Path, int] = {}
+    for path in paths:
+        per_folder[Path(path).parent] = per_folder.get(Path(path).parent, 0) + 1
+    return {Path(p): Path(p).parent.name if per_folder[Path(p).parent] == 1 else f"{Path(p).parent.name}/{Path(p).stem}"
+            for p in paths}
+
+
+def _points(rows: list[Row]) -> str:
+    return f"{sum(r.points for r in rows):g}/{sum(r.max_points for r in rows):g}"
+
+
+def format_report(reports: list[NotebookReport]) -> str:
+    """The first errors, one table of every exercise (each message's full first line), the totals."""
+    out = []
+    errors = [r for r in reports if r.first_error is not None]
+    if errors:
+        out.append("First error outside the test cells (fix it first: the cells after it depend on it):")
+        out.extend(f"  {r.label}: {r.first_error}" for r in errors)
+        out.append("")
+    rows = [row for r in reports for row in r.rows]
+    label_w = max([len("assignment"), *(len(r.label) for r in reports)])
+    ex_w = max([len("exercise"), len("total"), *(len(r.exercise) for r in rows)])
+    status_w = max(len(WRITTEN), len("99 of 99 exercises pass"))
+    out.append(f"{'assignment':<{label_w}}  {'exercise':<{ex_w}}  {'status':<{status_w}}  {'points':>7}")
+    out.append("-" * (label_w + ex_w + status_w + 13))
+    for report in reports:
+        auto = [r for r in report.rows if r.status not in (WRITTEN, UNANSWERED)]
+        for r in report.rows:
+            points = "" if r.status in (WRITTEN, UNANSWERED) else f"{r.points:g}/{r.max_points:g}"
+            out.append(f"{r.notebook:<{label_w}}  {r.exercise:<{ex_w}}  {r.status:<{status_w}}  {points:>7}")
+            if r.detail:
+                later = report.first_error is not None and r.detail.startswith("NameError")
+                out.append(f"{'':<{label_w}}    {r.detail}" + (" (see the first error above)" if later else ""))
+        done = sum(r.status == PASSED for r in auto)
+        out.append(f"{'':<{label_w}}  {'total':<{ex_w}}  {f'{done} of {len(auto)} exercises pass':<{status_w}}  "
+                   f"{_points(auto):>7}")
+        out.append("")
+    auto = [r for r in rows if r.status not in (WRITTEN, UNANSWERED)]
+    written = [r for r in rows if r.status in (WRITTEN, UNANSWERED)]
+    out.append(f"Course total: {sum(r.status == PASSED for r in auto)} of {len(auto)} exercises pass, "
+               f"{_points(auto)} points from the visible tests; "
+               f"{sum(r.status == WRITTEN for r in written)} of {len(written)} written answers given.")
+    out.append("Only the visible tests ran: hidden tests run when your work is graded, so a passing "
+               "exercise\ncan still lose points. Written answers are graded by hand.")
+    return "\n".join(out)
 
 
 def format_table(rows: list[Row]) -> str:
-    """A plain-text table with a total line per notebook."""
-    lines = [f"{'notebook':<24} {'exercise':<30} {'status':<26} {'points':>7}  detail"]
-    lines.append("-" * 100)
-    for notebook in dict.fromkeys(r.notebook for r in rows):
-        mine = [r for r in rows if r.notebook == notebook]
-        for r in mine:
-            points = "" if r.status in (WRITTEN, UNANSWERED) else f"{r.points:g}/{r.max_points:g}"
-            detail = r.detail if len(r.detail) <= 60 else r.detail[:57] + "..."
-            lines.append(f"{r.notebook:<24} {r.exercise:<30} {r.status:<26} {points:>7}  {detail}")
-        auto = [r for r in mine if r.status not in (WRITTEN, UNANSWERED)]
-        done = sum(r.status == PASSED for r in auto)
-        lines.append(f"{'':<24} {'total':<30} {f'{done} of {len(auto)} exercises pass':<26} "
-                     f"{sum(r.points for r in auto):g}/{sum(r.max_points for r in auto):g}")
-        lines.append("")
-    lines.append("Only the visible tests ran: hidden tests run when your work is graded, so a "
-                 "passing exercise\ncan still lose points. Written answers are graded by hand.")
-    return "\n".join(lines)
+    """The table of :func:`format_report` for rows alone (no first errors)."""
+    grouped: dict[str, NotebookReport] = {}
+    for row in rows:
+        grouped.setdefault(row.notebook, NotebookReport(row.notebook)).rows.append(row)
+    return format_report(list(grouped.values()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,13 +264,16 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("No notebooks found: run `make notebooks` first.", file=sys.stderr)
         return 1
-    rows: list[Row] = []
+    names = labels(paths)
+    reports: list[NotebookReport] = []
     for path in tqdm(paths, desc="running notebooks", unit="notebook"):
         try:
-            rows += check_notebook(path)
+            reports.append(run_notebook(path, label=names[Path(path)]))
         except Exception as exc:  # a broken notebook must not hide the others' results
-            rows.append(Row(Path(path).stem, "(whole notebook)", FAILED, 0, 0, f"could not run: {exc}"))
-    print(format_table(rows))
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reports.append(NotebookReport(names[Path(path)], [
+                Row(names[Path(path)], "(whole notebook)", FAILED, 0, 0, f"could not run: {first}")]))
+    print(format_report(reports))
     return 0
 
 

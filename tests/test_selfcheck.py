@@ -1,0 +1,114 @@
+"""`make check` (course_utils.selfcheck): the first real error on top, assignment labels, full messages, totals."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import nbtools, selfcheck
+from course_utils.grading.course import COURSE_ROOT
+
+
+def _error(ename: str, evalue: str, line: int | None = 3) -> nbformat.NotebookNode:
+    traceback = [f"\x1b[0;31mCell In[7], line {line}\x1b[0m"] if line else []
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[*traceback, f"{ename}: {evalue}"])
+
+
+def _code(source: str, *outputs, **nbgrader) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader} if nbgrader else {})
+    cell.outputs = list(outputs)
+    return cell
+
+
+def test_the_first_error_skips_unfilled_stubs_and_what_follows_from_them():
+    executed = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 1. Counting\nprose"),
+        _code("def f(x):\n    raise NotImplementedError", _error("NotImplementedError", "fill me"),
+              solution=True, grade=False, grade_id="f"),
+        _code("p_first = f(names)", _error("NotImplementedError", "fill me")),
+        _code("# Tests for f (1 point)\ncheck(False, 'no')", _error("AssertionError", "no"),
+              grade=True, solution=False, grade_id="f_test", points=1),
+        nbformat.v4.new_markdown_cell("## 2. Sampling"),
+        _code("print(p_first)", _error("NameError", "name 'p_first' is not defined")),
+        _code("x = (", _error("SyntaxError", "'(' was never closed (4261455287.py, line 1)", line=1)),
+        _code("print(undefined)", _error("NameError", "name 'undefined' is not defined")),
+    ])
+    found = selfcheck.first_error(executed)
+    assert (found.cell, found.line) == (7, 1)
+    assert found.message == "SyntaxError: '(' was never closed"
+    assert str(found) == "cell 7 (under \"2. Sampling\"), line 1: SyntaxError: '(' was never closed"
+
+
+def test_an_error_in_an_answer_cell_names_the_exercise():
+    executed = nbformat.v4.new_notebook(cells=[
+        _code("names = load_names()", _error("NamesDataError", "No names.txt found at data/names.txt. Fix: run "
+                                                               "`make data`\nsecond line", line=None)),
+    ])
+    assert str(selfcheck.first_error(executed)) == (
+        "cell 1 (at the top): NamesDataError: No names.txt found at data/names.txt. Fix: run `make data`")
+    executed.cells[0].metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "load"}
+    assert selfcheck.first_error(executed).place == "the answer cell of load"
+    executed.cells[0].outputs = []
+    assert selfcheck.first_error(executed) is None
+
+
+def test_notebooks_are_labelled_by_their_assignment_folder():
+    paths = [Path("notebooks/01_probability/probability.ipynb"), Path("other/01_probability/probability.ipynb"),
+             Path("notebooks/07_two/a.ipynb"), Path("notebooks/07_two/b.ipynb")]
+    assert list(selfcheck.labels(paths).values()) == ["01_probability", "01_probability", "07_two/a", "07_two/b"]
+
+
+def test_the_report_keeps_whole_messages_and_adds_a_course_total():
+    long = "AssertionError: the sum of the 26 probabilities: expected 1, got 32033. Hint: divide the counts by " \
+           "the number of names"
+    reports = [
+        selfcheck.NotebookReport("01_probability", [
+            selfcheck.Row("01_probability", "first_letter_distribution", selfcheck.FAILED, 0, 2, long),
+            selfcheck.Row("01_probability", "total_probability", selfcheck.PASSED, 2, 2),
+            selfcheck.Row("01_probability", "why", selfcheck.UNANSWERED, 0, 1),
+        ]),
+        selfcheck.NotebookReport("02_information_theory", [
+            selfcheck.Row("02_information_theory", "entropy", selfcheck.FAILED, 0, 3,
+                          "NameError: name 'entropy' is not defined"),
+            selfcheck.Row("02_information_theory", "q", selfcheck.WRITTEN, 0, 2),
+        ], selfcheck.FirstError(4, "the answer cell of entropy", 2, "SyntaxError: invalid syntax")),
+    ]
+    text = selfcheck.format_report(reports)
+    lines = text.splitlines()
+    assert lines[1] == "  02_information_theory: cell 4 (the answer cell of entropy), line 2: SyntaxError: invalid syntax"
+    assert long in text
+    assert "NameError: name 'entropy' is not defined (see the first error above)" in text
+    assert re.search(r"^01_probability +first_letter_distribution +failed +0/2$", text, re.MULTILINE), text
+    assert "1 of 2 exercises pass" in text and "0 of 1 exercises pass" in text
+    assert "Course total: 1 of 3 exercises pass, 2/7 points from the visible tests; 1 of 2 written answers given." \
+        in text
+
+
+@pytest.mark.notebook
+def test_make_check_on_a_notebook_with_a_syntax_error(tmp_path, names_file):
+    """The command as a student runs it: the error on top, labels, no kernel noise on stderr."""
+    folder = tmp_path / "notebooks" / "01_probability"
+    folder.mkdir(parents=True)
+    nb = nbtools.read(COURSE_ROOT / "notebooks" / "01_probability" / "probability.ipynb")
+    exercise = nbtools.exercises(nb)["first_letter_distribution"]
+    cell = nb.cells[exercise.solution_index]
+    cell.source = nbtools.fill_answer(cell.source, "counts = (")
+    nbformat.write(nb, str(folder / "probability.ipynb"))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    run = subprocess.run([sys.executable, "-m", "course_utils.selfcheck", str(folder / "probability.ipynb")],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=COURSE_ROOT)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("First error outside the test cells")
+    assert lines[1].startswith(f"  01_probability: cell {exercise.solution_index + 1} (the answer cell of "
+                               "first_letter_distribution), line ")
+    assert lines[1].endswith("SyntaxError: '(' was never closed"), lines[1]
+    assert any(line.startswith("01_probability  first_letter_distribution  failed") for line in lines)
+    assert lines[-3].startswith("Course total: 0 of ")
+    assert "IPKernelApp" not in run.stderr and "WARNING" not in run.stderr, run.stderr
