@@ -23,13 +23,21 @@ children      ``children``, ``_children``, ``_prev``,         a leaf
 Children may be any iterable (tuple, list, set). A value used twice by one
 operation (``a + a`` with children ``(a, a)``) gets two edges into it.
 
+In a notebook the graph fits the column: JupyterLab gets it as HTML with the
+SVG inline, at its natural size but never wider than the output area
+(``max-width: 100%``); a value's label, data and gradient are stacked, so the
+graph stays narrow (the neuron of notebook 04 is about 1,050 px wide instead of
+2,100 and is scaled down from there, its text still readable).
+
 Rendering needs the Graphviz program ``dot``; when it is missing,
 :class:`GraphvizNotInstalled` says how to install it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections.abc import Iterable
 from typing import Any
 
 import graphviz
@@ -121,7 +129,13 @@ def _escape(text: str) -> str:
     return text
 
 
-def _record(node: Any, precision: int) -> str:
+def _record(node: Any, precision: int, stacked_by_default: bool = True) -> str:
+    """A record label: label, data and gradient stacked one above the other.
+
+    Graphviz lays a record's fields across the rank direction: top to bottom in a
+    left-to-right graph. Braces turn them, which a top-to-bottom graph needs to
+    stack them (``stacked_by_default=False``).
+    """
     fields = []
     label = getattr(node, "label", "")
     if label not in (None, ""):
@@ -130,7 +144,8 @@ def _record(node: Any, precision: int) -> str:
     gradient = _first(node, _GRADIENT_NAMES)
     if gradient is not None:
         fields.append(f"grad {_escape(_number(gradient, precision))}")
-    return "{ " + " | ".join(fields) + " }"
+    body = " | ".join(fields)
+    return body if stacked_by_default else "{ " + body + " }"
 
 
 def _name(node: Any, kind: str = "v") -> str:
@@ -138,8 +153,42 @@ def _name(node: Any, kind: str = "v") -> str:
     return f"{kind}{id(node)}"
 
 
+_SVG_START = re.compile(r"<svg\b")
+
+
+def fit_to_column(svg: str) -> str:
+    """HTML showing ``svg`` inline, at its own size but never wider than its container.
+
+    JupyterLab shows ``image/svg+xml`` as an ``<img>`` that keeps the SVG's width
+    however narrow the column; an inline ``<svg>`` scales (its viewBox keeps the
+    proportions), and nbgrader's HTML exporters keep it.
+    """
+    start = _SVG_START.search(svg)
+    if start is None:
+        raise ValueError("not an SVG document")
+    tag_end = svg.index(">", start.start())
+    root = svg[start.start():tag_end]
+    root = re.sub(r'\sstyle="[^"]*"', "", root) + ' style="max-width: 100%; height: auto"'
+    return f'<div class="course-graph">{root}{svg[tag_end:]}</div>'
+
+
 class ComputationGraph(graphviz.Digraph):
-    """A ``graphviz.Digraph`` whose rendering errors say how to install Graphviz."""
+    """A ``graphviz.Digraph`` that fits the notebook's column and says how to install Graphviz."""
+
+    def _repr_mimebundle_(self, include: Iterable[str] | None = None,
+                          exclude: Iterable[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The SVG, and the same SVG as HTML that fits the column (which JupyterLab prefers)."""
+        wanted = {"image/svg+xml", "text/html"} if include is None else set(include)
+        wanted -= set(exclude or ())
+        others = wanted - {"image/svg+xml", "text/html"}
+        bundle = super()._repr_mimebundle_(include=others, **kwargs) if others else {}
+        if wanted & {"image/svg+xml", "text/html"}:
+            svg = self.pipe(format="svg", encoding="utf-8")
+            if "image/svg+xml" in wanted:
+                bundle["image/svg+xml"] = svg
+            if "text/html" in wanted:
+                bundle["text/html"] = fit_to_column(svg)
+        return bundle
 
     def pipe(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -171,11 +220,15 @@ def draw_graph(root: Any, *, rankdir: str = "LR", precision: int = 4,
     if check_dot and not dot_available():
         raise GraphvizNotInstalled()
     nodes, edges = trace(root)
-    graph = ComputationGraph(format="svg", graph_attr={"rankdir": rankdir})
+    # Ranks close together: the ops' ovals sit between the values, so the default gaps
+    # (0.5 in) only add width.
+    graph = ComputationGraph(format="svg", graph_attr={"rankdir": rankdir, "ranksep": "0.25",
+                                                       "nodesep": "0.15"})
     graph.attr("node", fontname="Helvetica", fontsize="11")
+    stacked = rankdir.upper() in ("LR", "RL")
     for node in nodes:
         name = _name(node)
-        graph.node(name, label=_record(node, precision), shape="record")
+        graph.node(name, label=_record(node, precision, stacked), shape="record")
         operation = _first(node, _OPERATION_NAMES, "")
         if operation not in (None, "") and _children(node):
             graph.node(_name(node, "op"), label=str(operation), shape="ellipse",
