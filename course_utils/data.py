@@ -9,12 +9,17 @@ Where the names come from, in this order:
 
 Every way of failing ends in a :class:`NamesDataError` whose message says what
 happened and the one command that fixes it.
+
+``make data`` (``python -m course_utils.data``) with ``COURSE_NAMES_FILE`` set copies
+the verified file into ``data/names.txt``, so that later shells and kernels find it
+without the variable (the checksum makes the copy as good as the original).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -185,14 +190,45 @@ def split_words(
     return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
 
 
+def install_names(source: str | os.PathLike, dest: Path | None = None) -> Path:
+    """Copy a verified names.txt to ``dest`` (default ``data/names.txt``), where every kernel looks.
+
+    ``source`` must have the expected SHA-256. The copy appears at ``dest`` only once it
+    is complete and verified too; a ``dest`` that already is that file is left alone.
+    """
+    source = _check(Path(source).expanduser(), "The path you passed", "pass the path of a copy of names.txt.")
+    dest = Path(dest) if dest is not None else DATA_DIR / "names.txt"
+    if dest.is_file() and (dest.resolve() == source.resolve() or sha256_of(dest) == NAMES_SHA256):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+        with source.open("rb") as fh:
+            shutil.copyfileobj(fh, tmp)
+    if sha256_of(Path(tmp.name)) != NAMES_SHA256:  # changed while we copied it
+        os.unlink(tmp.name)
+        raise NamesDataError(f"{source} changed while it was copied to {dest}; run `make data` again.")
+    os.replace(tmp.name, dest)
+    return dest
+
+
 def main() -> int:
-    """``python -m course_utils.data``: make sure a verified names.txt is available."""
+    """``python -m course_utils.data``: make sure a verified names.txt is in ``data/``."""
     try:
         path = names_path()
+        origin = os.environ.get(NAMES_ENV_VAR)
+        if origin:
+            path = install_names(path)
     except NamesDataError as exc:
         print(f"error: {exc}")
         return 1
-    print(f"names.txt is ready: {path} ({len(load_names(path)):,} names, SHA-256 verified)")
+    try:
+        shown = path.relative_to(Path.cwd())
+    except ValueError:
+        shown = path
+    print(f"names.txt is ready: {shown} ({len(load_names(path)):,} names, SHA-256 verified)")
+    if origin:
+        print(f"  copied from {NAMES_ENV_VAR}={origin}: notebooks and new shells find it in "
+              f"{path.parent} without the variable.")
     return 0
 
 

@@ -159,3 +159,36 @@ def test_split_is_the_seeded_shuffle(names_file):
     assert train + dev + test == expected
     assert names == data.load_names(names_file)  # the input list is not shuffled in place
     assert Path(names_file).is_file()
+
+
+def test_make_data_copies_the_file_named_by_the_variable_into_the_data_folder(small_names, monkeypatch, capsys):
+    monkeypatch.setenv(data.NAMES_ENV_VAR, str(small_names))
+    assert data.main() == 0
+    copy = data.DATA_DIR / "names.txt"
+    assert copy.read_text() == SMALL
+    out = capsys.readouterr().out
+    assert f"names.txt is ready: {copy}" in out and "3 names" in out
+    assert f"copied from {data.NAMES_ENV_VAR}={small_names}" in out and str(data.DATA_DIR) in out
+    # a new shell, without the variable, finds the copy
+    monkeypatch.delenv(data.NAMES_ENV_VAR)
+    assert data.names_path(download=False) == copy and data.load_names() == ["emma", "olivia", "ava"]
+
+
+def test_install_replaces_a_wrong_file_and_leaves_a_right_one(small_names):
+    dest = data.DATA_DIR / "names.txt"
+    dest.parent.mkdir()
+    dest.write_text("not the names\n")
+    assert data.install_names(small_names) == dest and dest.read_text() == SMALL
+    before = dest.stat().st_mtime_ns
+    assert data.install_names(small_names) == dest and dest.stat().st_mtime_ns == before
+    assert data.install_names(dest) == dest  # the file itself
+
+
+def test_install_refuses_an_unverified_file_and_writes_nothing(small_names, tmp_path, monkeypatch, capsys):
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("bob\n")
+    with pytest.raises(data.NamesDataError, match="SHA-256"):
+        data.install_names(wrong)
+    monkeypatch.setenv(data.NAMES_ENV_VAR, str(wrong))
+    assert data.main() == 1 and "SHA-256" in capsys.readouterr().out
+    assert not data.DATA_DIR.exists() or not any(data.DATA_DIR.iterdir())
