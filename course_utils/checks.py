@@ -85,8 +85,18 @@ def _raise(message: str) -> NoReturn:
     error = AssertionError(message)
     # An attribute of this instance, not a subclass: the error stays exactly an AssertionError
     # for nbgrader, the judge and the feedback, and only IPython's rendering changes.
-    error._render_traceback_ = lambda: _short_traceback(error)
+    error._render_traceback_ = _ShortTraceback(error)
     raise error
+
+
+class _ShortTraceback:
+    """``_render_traceback_`` of a failed check (a class, not a closure, so the error still pickles)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __call__(self) -> list[str]:
+        return _short_traceback(self.error)
 
 
 def _fmt(value: Any) -> str:

@@ -262,3 +262,11 @@ def test_in_an_ipython_shell_a_passing_test_cell_prints_one_line_and_a_failing_o
     assert "Hint: halve it" in failing and "Traceback" not in failing and "checks.py" not in failing
     assert "\u2713" not in failing and out.stdout.split("=== lecture")[1].strip() == ""
     assert len(failing.strip().splitlines()) <= 4, failing
+
+
+def test_a_failed_check_still_pickles():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(_failure(lambda: check_close(2.0, 1.0, "x"))))
+    assert type(error) is AssertionError and str(error) == "x: expected 1, got 2."
+    assert error._render_traceback_() == ["AssertionError: x: expected 1, got 2."]
