@@ -136,8 +136,11 @@ def _defined_names(source: str) -> set[str]:
 def first_error(executed: NotebookNode) -> FirstError | None:
     """The first real error raised by a cell that is not a test cell.
 
-    Not real: the NotImplementedError of an exercise not yet done, and the NameError of
-    a later cell for a name that a cell stopped by such a stub would have defined.
+    Not real: the NotImplementedError of an exercise not yet done, and what may follow
+    from it: any error of a lecture cell after it (the lecture uses the exercises'
+    results), and an answer cell's NameError for a name such a cell would have defined.
+    A syntax error in an answer, or a lecture cell failing before any unfilled
+    exercise (a missing data file), is reported.
     """
     undone: set[str] = set()
     for index, cell in enumerate(executed.cells):
@@ -146,12 +149,11 @@ def first_error(executed: NotebookNode) -> FirstError | None:
         for output in cell.get("outputs", []):
             if output.output_type != "error":
                 continue
-            if output.ename == STUB_ERROR:
-                undone |= _defined_names(cell.source)
-                continue
             missing = re.match(r"name '(\w+)' is not defined", output.evalue or "")
-            if output.ename == "NameError" and missing and missing.group(1) in undone:
-                undone |= _defined_names(cell.source)
+            follows = (output.ename == STUB_ERROR or (undone and not utils.is_solution(cell))
+                       or (output.ename == "NameError" and missing and missing.group(1) in undone))
+            if follows:
+                undone |= _defined_names(cell.source) or {"(a stub)"}
                 continue
             traceback = _ANSI.sub("", "\n".join(output.get("traceback", [])))
             found = _CELL_LINE.search(traceback)

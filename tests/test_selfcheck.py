@@ -36,13 +36,32 @@ def test_the_first_error_skips_unfilled_stubs_and_what_follows_from_them():
               grade=True, solution=False, grade_id="f_test", points=1),
         nbformat.v4.new_markdown_cell("## 2. Sampling"),
         _code("print(p_first)", _error("NameError", "name 'p_first' is not defined")),
-        _code("x = (", _error("SyntaxError", "'(' was never closed (4261455287.py, line 1)", line=1)),
-        _code("print(undefined)", _error("NameError", "name 'undefined' is not defined")),
+        _code("runs = {}\nruns['a'] = f(1)", _error("NotImplementedError", "fill me")),
+        _code("plot(runs['a'])", _error("KeyError", "'a'")),  # the lecture after an unfilled exercise
+        _code("def g(x):\n    return p_first[x]", _error("NameError", "name 'p_first' is not defined"),
+              solution=True, grade=False, grade_id="g"),
+        _code("def h(x):\n    x = (", _error("SyntaxError", "'(' was never closed (4261455287.py, line 2)", line=2),
+              solution=True, grade=False, grade_id="h"),
+        _code("print(undefined)", _error("NameError", "name 'undefined' is not defined"),
+              solution=True, grade=False, grade_id="k"),
     ])
     found = selfcheck.first_error(executed)
-    assert (found.cell, found.line) == (7, 1)
+    assert (found.cell, found.line) == (10, 2)
     assert found.message == "SyntaxError: '(' was never closed"
-    assert str(found) == "cell 7 (under \"2. Sampling\"), line 1: SyntaxError: '(' was never closed"
+    assert str(found) == "cell 10 (the answer cell of h), line 2: SyntaxError: '(' was never closed"
+    del executed.cells[9]
+    assert str(selfcheck.first_error(executed)) == "cell 10 (the answer cell of k), line 3: NameError: name " \
+                                                   "'undefined' is not defined"
+
+
+def test_a_lecture_cell_failing_before_any_unfilled_exercise_is_reported():
+    executed = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## 2. Sampling"),
+        _code("plot(p)", _error("ValueError", "bad value")),
+        _code("def f(x):\n    raise NotImplementedError", _error("NotImplementedError", "fill me"),
+              solution=True, grade=False, grade_id="f"),
+    ])
+    assert str(selfcheck.first_error(executed)) == 'cell 2 (under "2. Sampling"), line 3: ValueError: bad value'
 
 
 def test_an_error_in_an_answer_cell_names_the_exercise():
