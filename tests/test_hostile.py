@@ -29,8 +29,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading import gradebook as gbk
 from course_utils.grading import grade as grade_cmd
+from course_utils.grading import gradebook as gbk
 from course_utils.grading import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
 from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap

@@ -6,10 +6,10 @@ that ``nbgrader_config.py`` routes them through the course's judge and feedback 
 
 from __future__ import annotations
 
-import pytest
-
 import html
 import re
+
+import pytest
 
 from course_utils import nbtools
 from course_utils.grading.course import source_notebooks
