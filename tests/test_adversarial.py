@@ -36,7 +36,7 @@ from course_utils.grading.course import COURSE_ROOT
 from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
 
 A = "01_probability"
-CELL_TIMEOUT = 10  # seconds per cell for this class only (the course uses 60)
+CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
 TIME_LIMIT = 90  # seconds per submission for this class only
 AUTO = 18  # automatic points of 01_probability
 PARTIAL = {"first_letter_distribution", "total_probability", "interval_probability"}

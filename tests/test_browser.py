@@ -154,18 +154,22 @@ def test_computation_graph_renders_as_svg(lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = next((COURSE_ROOT / "notebooks" / "04_autograd").glob("*.ipynb")).name
     page = _open_and_run_all(browser, lab, f"04_autograd/{path}", 180)
-    # JupyterLab shows SVG output as an <img> with the SVG in a data: URL
-    images = page.locator(".jp-RenderedSVG img")
-    sources = [urllib.parse.unquote(src) for src in images.evaluate_all("els => els.map(e => e.src)")]
+    # course_utils.graphs sends the graph as HTML holding the <svg> inline (so it can shrink to
+    # the column); JupyterLab prefers that to the image/svg+xml copy of the same bundle.
+    graphs = page.locator(".jp-OutputArea-output .course-graph svg")
+    sources = graphs.evaluate_all("els => els.map(e => e.outerHTML)")
     neuron = [i for i, svg in enumerate(sources) if "tanh" in svg and "x1" in svg and "w1" in svg]
     if not neuron:
         page.screenshot(path=str(ARTIFACTS / "04-no-graph.png"), full_page=True)
-        pytest.fail(f"none of the {len(sources)} SVG outputs is the neuron's graph")
-    graph = images.nth(neuron[0])
+        pytest.fail(f"none of the {len(sources)} inline SVG graphs is the neuron's graph")
+    graph = graphs.nth(neuron[0])
     graph.scroll_into_view_if_needed()
-    assert graph.evaluate("img => img.complete && img.naturalWidth > 0"), "the graph's SVG did not render"
+    box = graph.bounding_box()
+    column = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 20, f"the graph's SVG did not render: {box}"
+    assert box["width"] <= column["width"], f"the graph ({box['width']:.0f} px) is wider than the notebook"
     graph.screenshot(path=str(ARTIFACTS / "04-neuron-graph.png"))
     svg = sources[neuron[0]]
-    assert "<svg" in svg and "data" in svg and "grad" in svg
+    assert "data" in svg and "grad" in svg
     assert page.locator(".jp-OutputArea-output .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")\
         .filter(has_text="Error").count() == 0
