@@ -79,3 +79,9 @@ c.GenerateFeedback.preprocessors = [
     "course_utils.grading.feedback.ClearHiddenTestsOfTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Feedback pages name each test cell after its exercise in their contents: the course's
+# "feedback" template (course_utils/grading/templates/feedback/) extends nbgrader's.
+from course_utils.grading.templates import feedback_template_basedirs  # noqa: E402
+
+c.HTMLExporter.extra_template_basedirs = feedback_template_basedirs()

@@ -305,6 +305,17 @@ def test_a_failing_hidden_test_names_its_exercise_and_what_it_checks(graded):
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("grading")
+def test_an_exercise_never_attempted_says_so_once(graded):
+    page = (graded.course / "feedback" / "blank" / A / "probability.html").read_text()
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+    assert text.count("Not attempted: conditional_from_joint still raises") == 1, text[:2000]
+    assert "A hidden test of conditional_from_joint" not in text
+    partial = (graded.course / "feedback" / "partial" / A / "probability.html").read_text()
+    assert "Not attempted: first_two_joint" not in partial  # filled in, so it was attempted
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
 def test_a_submission_over_the_time_limit_fails_and_its_kernel_is_stopped(names_file, tmp_path):
     import psutil
 

@@ -82,3 +82,17 @@ def test_nbgraders_own_feedback_shows_no_hidden_test(assignment, round_trip):
             text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
             leaked = sorted(line for line in secret if line in text)
             assert leaked == [], f"{page.name} of {student} shows hidden test lines: {leaked[:3]}"
+
+
+@per_assignment("roundtrip")
+def test_nbgraders_own_feedback_names_each_test_after_its_exercise(assignment, round_trip):
+    trip = round_trip(assignment)
+    source = nbtools.read(source_notebooks(assignment)[0])
+    exercises = list(nbtools.exercises(source))
+    for page in trip.feedback(BLANK)[:1]:
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.read_text())).split())
+        contents = text[:text.index("¶")]  # the page's list of graded cells, before the notebook
+        assert "Test cell" not in contents, contents[:500]
+        assert f"Tests of {exercises[0]}" in contents, contents[:500]
+        # an unfilled exercise is reported once, in words, not as the tests' failures
+        assert text.count(f"Not attempted: {exercises[0]} still raises") == 1, text[:3000]

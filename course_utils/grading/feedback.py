@@ -14,7 +14,8 @@ more preprocessors before its HTML export:
   TESTS``, see CONTRIBUTING.md). A failing visible check keeps its message but
   loses its traceback (whose context lines could show hidden code). Other output
   of such a cell (prints, warnings, the last value) is dropped: it cannot be
-  told apart from what the hidden tests printed.
+  told apart from what the hidden tests printed. A test cell whose exercise
+  still raises the stub's ``NotImplementedError`` says "Not attempted" once.
 - :class:`ClearHiddenTestsOfTests`, nbgrader's own ``ClearHiddenTests`` applied to
   the test cells only, then removes the hidden source. (Hidden tests live only in
   test cells, restored from the gradebook; nbgrader's version also reads the
@@ -47,10 +48,12 @@ from . import safe_html
 from .course import COURSE_ROOT, load_config
 from .course import assignments as all_assignments
 from .grade import AUTOGRADED, default_db_url, in_shard, parse_shard
+from .templates import feedback_template_basedirs
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CHECKS = re.compile(r"^\s*#\s*checks:\s*(.+?)\s*$", re.I)
 TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
+STUB_ERROR = "NotImplementedError"  # what an unfilled exercise raises (nbgrader_config.py's code stub)
 
 
 def hidden_regions(source: str, begin: str, end: str) -> list[tuple[int, int, str | None]]:
@@ -113,10 +116,16 @@ class RedactHiddenTests(NbGraderPreprocessor):
     def preprocess_cell(self, cell: NotebookNode, resources, index: int):
         if cell.cell_type != "code" or not utils.is_grade(cell):
             return cell, resources
+        exercise = self._exercise.get(cell.metadata.nbgrader["grade_id"], "this exercise")
+        if any(o.get("output_type") == "error" and o.get("ename") == STUB_ERROR for o in cell.get("outputs", [])):
+            # The exercise's stub still raises: one line saying so, whatever the tests would check.
+            message = f"Not attempted: {exercise} still raises the {STUB_ERROR} of its unfilled TODO."
+            cell.outputs = [NotebookNode(output_type="error", ename="NotAttempted", evalue=message,
+                                         traceback=[message])]
+            return cell, resources
         regions = hidden_regions(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
         if not regions:
             return cell, resources
-        exercise = self._exercise.get(cell.metadata.nbgrader["grade_id"], "this exercise")
         outputs = []
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
@@ -156,6 +165,7 @@ def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
     config.GenerateFeedback.preprocessors = [
         GetGrades, HideInstructorNotes, RedactHiddenTests, ClearHiddenTestsOfTests, CSSHTMLHeaderPreprocessor]
     config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.extra_template_basedirs = feedback_template_basedirs()
     safe_html.configure(config)  # whatever nbgrader_config.py says: feedback pages carry no script
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = assignment
