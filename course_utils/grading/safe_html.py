@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import re
 
 import bleach
@@ -41,6 +42,10 @@ TAGS = frozenset({
     # SVG that matplotlib and graphviz write
     "svg", "g", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan",
     "defs", "title", "desc", "clippath", "use", "symbol", "lineargradient", "radialgradient", "stop",
+    # MathML that render_math writes
+    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac", "msqrt",
+    "mroot", "mover", "munder", "munderover", "mstyle", "mtable", "mtr", "mtd", "mpadded", "mphantom",
+    "menclose", "semantics", "annotation",
 })
 COMMON = {"class", "id", "title", "style", "align", "colspan", "rowspan", "width", "height"}
 SVG = {"viewbox", "xmlns", "version", "d", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry",
@@ -48,6 +53,9 @@ SVG = {"viewbox", "xmlns", "version", "d", "x", "y", "x1", "y1", "x2", "y2", "cx
        "font-family", "font-size", "font-weight", "text-anchor", "opacity", "fill-opacity",
        "stroke-opacity", "stroke-dasharray", "clip-path", "offset", "stop-color", "preserveaspectratio",
        "dominant-baseline"}
+MATHML = {"display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace", "accent",
+          "accentunder", "linethickness", "columnalign", "rowspacing", "columnspacing", "scriptlevel",
+          "displaystyle", "movablelimits", "largeop", "symmetric", "notation", "depth", "encoding"}
 PROTOCOLS = frozenset({"http", "https", "mailto", "data"})
 SAFE_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*$", re.I)
 SAFE_OUTPUT = ("text/plain", "image/png", "image/jpeg", "text/html", "image/svg+xml", "text/latex",
@@ -69,7 +77,35 @@ def _attribute(tag: str, name: str, value: str) -> bool:
         return True
     if tag in ("td", "th") and name in ("colspan", "rowspan"):
         return True
-    return name in COMMON or name in SVG
+    return name in COMMON or name in SVG or name in MATHML
+
+
+# TeX as nbconvert's markdown leaves it for MathJax: $$display$$ or $inline$ (no space just
+# inside the dollars, so "$5 and $6" stays text), outside <code>, <pre>, <script> and <style>.
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(?=[^\s$])((?:\\\$|[^$])+?)(?<=[^\s\\])\$", re.S)
+_TAG = re.compile(r"(<[^>]*>)")
+_VERBATIM = re.compile(r"<(/?)\s*(code|pre|script|style)\b", re.I)
+
+
+def render_math(html_text: str) -> str:
+    """``html_text`` with its TeX formulas as MathML, which browsers draw without MathJax (so
+    feedback pages show math offline). A formula the converter cannot read stays as TeX."""
+    from latex2mathml.converter import convert
+
+    def mathml(match: re.Match) -> str:
+        display, tex = (True, match.group(1)) if match.group(1) is not None else (False, match.group(2))
+        try:
+            return convert(html.unescape(tex), display="block" if display else "inline")
+        except Exception:  # noqa: BLE001  (latex2mathml raises many kinds on TeX it does not know)
+            return match.group(0)
+
+    parts, verbatim = [], 0
+    for part in _TAG.split(html_text):
+        tag = _VERBATIM.match(part)
+        if tag:
+            verbatim = max(0, verbatim + (-1 if tag.group(1) else 1))
+        parts.append(part if part.startswith("<") or verbatim or "$" not in part else _MATH.sub(mathml, part))
+    return "".join(parts)
 
 
 def sanitize(html: str) -> str:
@@ -93,8 +129,8 @@ class SafeMarkdown(LoggingConfigurable):
         if render is None:  # not under an HTMLExporter: nbconvert's plain filter
             from nbconvert.filters import markdown2html as render_plain
 
-            return sanitize(render_plain(source))
-        return sanitize(render(context, source))
+            return sanitize(render_math(render_plain(source)))
+        return sanitize(render_math(render(context, source)))
 
 
 def _is_base64(data) -> bool:
