@@ -12,8 +12,10 @@ def feedback_template_basedirs() -> list[str]:
     folder of that name comes first. It extends nbgrader's own page, which nbconvert's loader
     offers only through a template folder in the chain: feedback/conf.json names "formgrader"
     as its base, so nbgrader's ``server_extensions/formgrader`` folder joins the search path
-    (and formgrader/conf.json continues the chain with nbconvert's "classic").
+    (and formgrader/conf.json continues the chain with nbconvert's "classic"). nbgrader's own
+    template folder stays in the list: the Formgrader finds its "formgrade" page there.
     """
     import nbgrader
 
-    return [str(Path(__file__).parent), str(Path(nbgrader.__file__).parent / "server_extensions")]
+    extensions = Path(nbgrader.__file__).parent / "server_extensions"
+    return [str(Path(__file__).parent), str(extensions / "formgrader" / "templates"), str(extensions)]
