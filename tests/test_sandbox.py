@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -555,8 +556,9 @@ def test_writable_places_are_bounded_and_the_host_gets_nothing(course, tmp_path,
     """The kernel may fill its scratch folder, /tmp and /dev/shm only up to their size limits
     (tmpfs that vanish with the sandbox); the host's connection folder is root's again before
     the first cell, so nothing the notebook writes reaches the host's disk."""
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
+    # short, as the grading command's own runtime folder is: a socket path has at most 107 bytes,
+    # and pytest's tmp_path under xdist leaves too few of them for the kernel's sockets
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir=sandbox.short_temp_dir()))
     monkeypatch.setenv(sandbox.RUNTIME_ENV, str(runtime))
     nb = notebook(
         """import os, errno
@@ -597,3 +599,4 @@ print(*attempts)""",
     assert km.sandbox_path.startswith(f"{runtime}/nbsandbox-{os.getpid()}-")
     assert leftovers(km) == []
     assert list(runtime.iterdir()) == []
+    runtime.rmdir()
