@@ -48,6 +48,10 @@ KNOWN_ERRORS = {e.__name__: e for e in (
     FloatingPointError, ArithmeticError, MemoryError)}
 
 
+LINK_LOST = ("the notebook's code did not answer the tests in time "
+             "(an endless loop, a crash, or code that broke the grader's link)")
+
+
 class KernelUnavailable(RuntimeError):
     """The kernel stopped answering the judge (time limit, crash, or the notebook broke the link)."""
 
@@ -353,13 +357,18 @@ class Judge:
             return getattr(conn.root, what)(*args)
         except (EOFError, OSError, TimeoutError) as exc:
             self._hang_up()
-            raise KernelUnavailable("the notebook's code did not answer the tests in time "
-                                    "(an endless loop, a crash, or code that broke the grader's link)") from exc
+            raise KernelUnavailable(LINK_LOST) from exc
         except Exception as exc:
             if type(exc).__name__ == "AsyncResultTimeout":
                 self._hang_up()
                 raise KernelUnavailable(f"the notebook's code took more than {self.timeout:g} s "
                                         "to answer one request of the tests") from exc
+            if hasattr(exc, "_remote_tb"):
+                # The student's own errors come back as ("raise", ...) replies; an exception RPyC
+                # carries across is the kernel's side of the link failing (under load, a kernel
+                # interrupted mid-request reports its closed stream before the grader sees EOF).
+                self._hang_up()
+                raise KernelUnavailable(LINK_LOST) from exc
             raise
 
     def _connection(self) -> rpyc.Connection:
