@@ -4,8 +4,8 @@
 #   make test      run every test (what CI runs)
 #
 # `make help` lists the rest. Everything installs into .venv/ in this folder.
-# The same Makefile ships in the student distribution (`make dist`), which has no
-# solutions/ or tests/: there the instructor's targets say so and stop.
+# The student distribution (`make dist`) ships this Makefile up to the line that says
+# "instructor only": students get their own commands and nothing else.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,7 +20,7 @@ export PATH := $(BIN):$(PATH)
 INSTRUCTOR := $(wildcard solutions)
 
 .DEFAULT_GOAL := help
-.PHONY: help course setup install dot data notebooks student-lab check release dist test
+.PHONY: help course setup install dot data notebooks student-lab check
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ course: setup  ## set up everything, then open JupyterLab on notebooks/
 	$(BIN)/python -m jupyterlab --ServerApp.root_dir=notebooks --port=$(PORT) \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-setup: install dot data $(if $(INSTRUCTOR),notebooks,student-lab)  ## everything `course` does except starting JupyterLab
+setup: install dot data notebooks $(if $(INSTRUCTOR),,student-lab)  ## everything `course` does except starting JupyterLab
 
 install: $(VENV)/.installed  ## create .venv and install the course package and its dependencies (with uv when it can, else pip; NO_UV=1 for pip)
 
@@ -85,22 +85,25 @@ dot:  ## make sure Graphviz's `dot` program is there (notebook 04 draws graphs w
 data: install  ## fetch and verify data/names.txt (or copy the verified file named by COURSE_NAMES_FILE there)
 	$(BIN)/python -m course_utils.data
 
-notebooks: install  ## create any missing student notebook (never overwrites one)
-	$(BIN)/python -m course_utils.grading.release --missing-only
+notebooks: install  ## create any missing student notebook (never overwrites one; students: from the releases unpacked here)
+	$(BIN)/python -m $(if $(INSTRUCTOR),course_utils.grading.release --missing-only,course_utils.handout)
 
 student-lab: install  ## show students nbgrader's Validate button, not the instructor's tools
 	$(BIN)/python -m course_utils.studentlab
 
-check: install data  ## run your notebooks and list every exercise: passed, failed or not yet attempted
+check: install data $(if $(INSTRUCTOR),,notebooks)  ## run your notebooks and list every exercise: passed, failed or not yet attempted
 	$(BIN)/python -m course_utils.selfcheck
 
+# ---- instructor only: make dist leaves out everything below ----
+
+.PHONY: release dist test
 release: install  ## instructor: regenerate notebooks/ from solutions/ (FORCE=1 overwrites local edits, keeping a backup)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.release --db-url "sqlite:///$(CURDIR)/gradebook.db" $(if $(FORCE),--force)
 
-dist: install  ## instructor: build the student distribution in dist/ (folder and .tar.gz)
+dist: install  ## instructor: build the student distribution in dist/ (folder and .tar.gz; ASSIGNMENTS="00_math_toolkit 01_probability" hands out those only)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
-	$(BIN)/python -m course_utils.grading.dist
+	$(BIN)/python -m course_utils.grading.dist $(ASSIGNMENTS)
 
 test: setup  ## run every test: package, release checks, fidelity, round trips, student distribution
 	$(if $(wildcard tests),,$(error tests/ is not part of this copy of the course))

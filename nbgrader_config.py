@@ -38,6 +38,8 @@ c.Execute.timeout = 60
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"Warning\b|\d%\|"
 
+# ---- instructor only: make dist leaves out everything below ----
+
 # Pages rendered from submissions (the Formgrader, feedback) must not run a student's
 # script in the instructor's browser: outputs and markdown are cleaned to an allow-list
 # (course_utils/grading/safe_html.py; nbgrader's templates skip nbconvert's own
