@@ -35,6 +35,24 @@ def secret_and_public_lines(source_nb) -> tuple[set[str], set[str]]:
     return normalise(secret) - public, public
 
 
+def answer_lines(source_nb, min_length: int = 20) -> set[str]:
+    """Stripped lines a student writes in code exercises (solution regions outside hidden
+    tests), long enough to be an answer rather than a shared idiom such as ``else:``."""
+    answers = set()
+    for cell in source_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        inside = False
+        for line in HIDDEN.sub("", cell.source).splitlines():
+            if nbtools.START_MARKER in line:
+                inside = True
+            elif nbtools.END_MARKER in line:
+                inside = False
+            elif inside and len(line.strip()) >= min_length:
+                answers.add(line.strip())
+    return answers
+
+
 def notebook_lines(text: str):
     try:
         cells = json.loads(text)["cells"]

@@ -8,7 +8,7 @@ from course_utils.grading.feedback import hidden_regions
 from course_utils.grading.release import generate
 
 from .conftest import ASSIGNMENTS, per_assignment
-from .leaks import course_secrets, lines_of, secret_and_public_lines
+from .leaks import answer_lines, course_secrets, lines_of, secret_and_public_lines
 
 STUB = 'raise NotImplementedError("Exercise not done yet'
 
@@ -72,6 +72,19 @@ def test_secret_lines_are_found_in_a_small_notebook():
     secret, public = secret_and_public_lines(nb)
     assert secret == {"y = x * 42", "assert f(2) == 84"}
     assert "return y" in public and "assert f(1) == 42" in public
+    assert answer_lines(nb, min_length=5) == {"y = x * 42", "return y"}
+
+
+@per_assignment("release")
+def test_no_other_notebook_shows_this_assignments_answers(assignment):
+    """Handed out week by week, no other notebook may print what this one asks students to write
+    (06 once showed 05's vectorised count)."""
+    answers = set().union(*(answer_lines(nbtools.read(p)) for p in source_notebooks(assignment)))
+    assert answers, f"{assignment} has no answer lines to look for"
+    others = [p for a in ASSIGNMENTS if a != assignment
+              for p in sorted((COURSE_ROOT / RELEASE_DIR / a).glob("*.ipynb"))]
+    shown = {str(p.relative_to(COURSE_ROOT)): sorted(answers & lines_of(p)) for p in others}
+    assert {path: lines for path, lines in shown.items() if lines} == {}
 
 
 @per_assignment("release")
