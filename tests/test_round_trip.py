@@ -67,6 +67,8 @@ def _hidden_lines(assignment: str) -> set[str]:
             hidden = {n for first, last, _ in regions for n in range(first + 2, last)}
             for n, line in enumerate(cell.source.splitlines(), start=1):
                 (secret if n in hidden else public).add(" ".join(line.split()))
+                if n not in hidden:  # the code of a commented line is shown to students too
+                    public.add(" ".join(line.split("#")[0].split()))
     return {line for line in secret - public if len(line) > 12}
 
 
