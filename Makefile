@@ -111,7 +111,7 @@ test: setup  ## run every test: package, release checks, fidelity, round trips, 
 
 # Instructor: grading a class (course_utils/grading/grade.py and feedback.py; README "Grading a class").
 #   make grade [ASSIGNMENT=01_probability] [JOBS=N] [SHARD=i/n] [DB_URL=postgresql://...] [FORCE=1]
-.PHONY: grade feedback
+.PHONY: grade feedback collect export
 grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into the gradebook and grades.csv (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, FORCE=1; grades the instructor's solutions first, SKIP_CANARY=1 does not; needs bubblewrap, UNSANDBOXED=1 grades without it, unsafe)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force) $(if $(UNSANDBOXED),--unsandboxed) $(if $(SKIP_CANARY),--skip-canary)
@@ -119,3 +119,12 @@ grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into
 feedback: install  ## instructor: write feedback/<student>/<assignment>/*.html without the hidden tests (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.feedback $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)")
+
+collect: install  ## instructor: an LMS's bulk-download zip into submitted/ (ZIP=, ASSIGNMENT=, LMS=canvas|moodle, ROSTER=; never replaces a newer submission)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(if $(and $(ZIP),$(ASSIGNMENT)),,$(error give the zip and its assignment: make collect ZIP=submissions.zip ASSIGNMENT=01_probability))
+	$(BIN)/python -m course_utils.grading.lms.collect "$(ZIP)" $(ASSIGNMENT) $(if $(LMS),--lms $(LMS)) $(if $(ROSTER),--roster "$(ROSTER)")
+
+export: install  ## instructor: grades for an LMS's gradebook import (FORMAT=canvas|moodle|csv, ROSTER=, INCLUDE_UNREVIEWED=1, DB_URL=)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(BIN)/python -m course_utils.grading.lms.export --format $(or $(FORMAT),csv) $(if $(ROSTER),--roster "$(ROSTER)") $(if $(INCLUDE_UNREVIEWED),--include-unreviewed) $(if $(DB_URL),--db-url "$(DB_URL)")

@@ -1,0 +1,183 @@
+"""An LMS's bulk download (one zip) into nbgrader's ``submitted/<student>/<assignment>/``.
+
+File names are read with nbgrader's own ``FileNameCollectorPlugin`` (a named regular
+expression per LMS); the rest is written here because nbgrader's ``zip_collect`` clears a
+student's folder before writing (``--force``) and cannot compare against a submission
+collected earlier. The zip is checked whole before anything is written: a path outside the
+target, an absolute path or a link refuses it. A submission never replaces a newer one,
+and one it replaces is moved to ``collected/replaced/``, not deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from nbgrader import utils
+from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
+from traitlets import Unicode
+
+from ..course import COURSE_ROOT, RELEASE_DIR
+from ..grade import TIMESTAMP, read_timestamp
+from . import roster as rosters
+
+
+class CanvasCollector(FileNameCollectorPlugin):
+    """Canvas names each file ``<login>_[LATE_]<user id>_<submission id>_<file>[-<n>].ipynb``
+    (``-<n>`` when the student uploaded a file of that name again)."""
+
+    named_regexp = Unicode(
+        r"^(?P<login>[^_/]+)_(?:LATE_)?(?P<student_id>\d+)_(?P<submission>\d+)_"
+        r"(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$").tag(config=True)
+
+
+class MoodleCollector(FileNameCollectorPlugin):
+    """Moodle names each file ``<full name>_<participant id>_assignsubmission_file_<file>``,
+    or puts it in a folder of that name ("download submissions in folders")."""
+
+    named_regexp = Unicode(
+        r"^(?P<name>[^/]+?)_(?P<student_id>\d+)_assignsubmission_file_/?"
+        r"(?P<file_id>[^/]+?)\.ipynb$").tag(config=True)
+
+
+COLLECTORS = {"canvas": CanvasCollector, "moodle": MoodleCollector}
+REPLACED = Path("collected") / "replaced"
+
+
+class UnsafeZip(ValueError):
+    """The zip holds a path that could write outside the target; nothing was written."""
+
+
+@dataclass
+class Collected:
+    written: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"collected {len(self.written)} submission(s)"]
+        lines += [f"  {w}" for w in self.written]
+        lines += [f"kept (the one already collected is as new or newer): {k}" for k in self.kept]
+        lines += [f"moved aside, replaced by a newer one: {r}" for r in self.replaced]
+        lines += [f"not collected: {u}" for u in self.unmatched]
+        return "\n".join(lines)
+
+
+def check_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The zip's files, once every member is known to stay inside the folder it is unpacked in."""
+    files = []
+    for info in archive.infolist():
+        name = info.filename
+        path = PurePosixPath(name)
+        if name.startswith(("/", "\\")) or "\\" in name or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+            raise UnsafeZip(f"the zip holds {name!r}, a path outside the folder it unpacks into; nothing written")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeZip(f"the zip holds {name!r}, a symbolic link; nothing written")
+        if not info.is_dir():
+            files.append(info)
+    return files
+
+
+def _when(info: zipfile.ZipInfo) -> datetime:
+    """The time the LMS stored with the file (zip keeps no time zone; taken as UTC, naive as
+    nbgrader's own times are)."""
+    return datetime(*info.date_time)
+
+
+def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path | None = None,
+            root: Path = COURSE_ROOT) -> Collected:
+    """Collect one assignment's submissions from an LMS zip into ``root/submitted/``."""
+    root = Path(root)
+    released = {p.name for p in (root / RELEASE_DIR / assignment).glob("*.ipynb")}
+    if not released:
+        raise ValueError(f"{RELEASE_DIR}/{assignment}/ has no notebook: is {assignment!r} an assignment?")
+    by_lms_id = None
+    if roster is not None:
+        by_lms_id = {s.lms_id: s.student_id for s in rosters.read(roster) if s.lms_id}
+    result = Collected()
+    with zipfile.ZipFile(zip_path) as archive:
+        files = check_members(archive)
+        names = [f.filename for f in files if not f.filename.startswith("__MACOSX/")]
+        if lms == "auto":
+            lms = "moodle" if any("_assignsubmission_file_" in n for n in names) else "canvas"
+        collector = COLLECTORS[lms](log=logging.getLogger("course.collect.quiet"))
+        chosen: dict[tuple[str, str], zipfile.ZipInfo] = {}
+        for info in files:
+            if info.filename.startswith("__MACOSX/"):
+                continue
+            match = collector.collect(info.filename)
+            if not match:
+                result.unmatched.append(f"{info.filename} (not a notebook named as {lms} names them)")
+                continue
+            notebook = match["file_id"] + ".ipynb"
+            if notebook not in released:
+                result.unmatched.append(f"{info.filename} ({notebook} is not a notebook of {assignment})")
+                continue
+            student = match["student_id"] if by_lms_id is None else by_lms_id.get(match["student_id"])
+            if student is None:
+                result.unmatched.append(f"{info.filename} (LMS id {match['student_id']} is not in the roster)")
+                continue
+            key = (student, notebook)
+            if key not in chosen or _when(info) >= _when(chosen[key]):
+                chosen[key] = info
+        students = sorted({s for s, _ in chosen})
+        for student in students:
+            picks = {nb: info for (s, nb), info in chosen.items() if s == student}
+            when = max(_when(info) for info in picks.values())
+            _write(root, archive, student, assignment, picks, when, result)
+    return result
+
+
+def _write(root: Path, archive: zipfile.ZipFile, student: str, assignment: str,
+           picks: dict[str, zipfile.ZipInfo], when: datetime, result: Collected) -> None:
+    target = root / "submitted" / student / assignment
+    label = f"submitted/{student}/{assignment} ({when:%Y-%m-%d %H:%M:%S} UTC)"
+    if target.exists() or target.is_symlink():
+        before = read_timestamp(target)
+        if before is not None and utils.parse_utc(before) >= when:
+            result.kept.append(f"submitted/{student}/{assignment} (collected {before}; the zip's is {when:%Y-%m-%d %H:%M:%S} UTC)")
+            return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{assignment}.", dir=target.parent))
+    for notebook, info in picks.items():
+        with archive.open(info) as src, (staging / notebook).open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    (staging / TIMESTAMP).write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") + "\n")
+    if target.exists() or target.is_symlink():
+        aside = root / REPLACED / student / f"{assignment}.{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        target.rename(aside)
+        result.replaced.append(f"submitted/{student}/{assignment} -> {aside.relative_to(root)}")
+    staging.rename(target)
+    result.written.append(label)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Collect an LMS bulk download into submitted/.")
+    parser.add_argument("zip", type=Path, help="the zip the LMS gave (Canvas or Moodle 'download all')")
+    parser.add_argument("assignment", help="the assignment these are submissions of, e.g. 01_probability")
+    parser.add_argument("--lms", choices=["auto", *COLLECTORS], default="auto")
+    parser.add_argument("--roster", type=Path, default=None,
+                        help="CSV mapping the LMS's ids to student ids (columns: " + ", ".join(rosters.COLUMNS) + ")")
+    args = parser.parse_args(argv)
+    try:
+        result = collect(args.zip, args.assignment, lms=args.lms, roster=args.roster)
+    except (UnsafeZip, ValueError, FileNotFoundError, zipfile.BadZipFile) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.report())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The gradebook as the file an LMS's gradebook import reads (Canvas, Moodle), or grades.csv.
+
+Canvas: its gradebook export/import layout (Canvas guide "How do I import grades in the
+Gradebook?"): ``Student, ID, SIS User ID, SIS Login ID, Section``, one column per assignment,
+and a ``Points Possible`` row under the header. Moodle: a grade-import CSV (Moodle docs
+"Grade import", CSV): an identifier column to map (``ID number`` or ``Email address``), a
+name, and one column per grade item. A score is written only when it is final: a failed
+grading, a missing submission and (unless asked) one still to review by hand stay blank.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import gradebook
+from ..course import COURSE_ROOT, load_config
+from ..grade import default_db_url
+from . import roster as rosters
+
+FORMATS = ("canvas", "moodle", "csv")
+CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+MOODLE_IDENTITY = ("ID number", "Email address", "Full name")
+UNREVIEWED = ("needs_manual", "flagged")
+
+
+@dataclass
+class Export:
+    text: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _score(row: gradebook.Row, include_unreviewed: bool) -> str:
+    if row.score is None or row.status == "failed":
+        return ""
+    if row.status in UNREVIEWED and not include_unreviewed:
+        return ""
+    return f"{row.score:g}"
+
+
+def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | None = None,
+          include_unreviewed: bool = False) -> Export:
+    """The file's text for ``fmt`` and what the instructor should know (blank scores and why)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    notes = []
+    for r in rows:
+        if r.status in UNREVIEWED and not include_unreviewed:
+            notes.append(f"left blank, still to review ({r.status}): {r.student_id} {r.assignment}")
+        elif r.status == "failed" and r.detail != "no submission":
+            notes.append(f"left blank, grading failed: {r.student_id} {r.assignment}: {r.detail}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if fmt == "csv":
+        writer.writerow(gradebook.COLUMNS)
+        writer.writerows(r.csv() for r in rows)
+        return Export(buffer.getvalue(), notes)
+
+    assignments = sorted({r.assignment for r in rows})
+    points = {r.assignment: r.max_score for r in rows}
+    scores = {(r.student_id, r.assignment): _score(r, include_unreviewed) for r in rows}
+    graded = sorted({r.student_id for r in rows})
+    if roster is None:
+        people = [rosters.Student(student_id=s, name=s, lms_id=s) for s in graded]
+        notes.append("no roster: students are named by their student id, which is also their LMS id")
+    else:
+        people = list(roster)
+        listed = {s.student_id for s in roster}
+        notes += [f"not on the roster, left out: {s}" for s in graded if s not in listed]
+    if fmt == "canvas":
+        writer.writerow([*CANVAS_IDENTITY, *assignments])
+        writer.writerow(["Points Possible", "", "", "", "", *(f"{points[a]:g}" for a in assignments)])
+        for s in people:
+            writer.writerow([s.name or s.student_id, s.lms_id, s.sis_user_id, s.sis_login_id, s.section,
+                             *(scores.get((s.student_id, a), "") for a in assignments)])
+    else:
+        writer.writerow([*MOODLE_IDENTITY, *assignments])
+        for s in people:
+            writer.writerow([s.sis_user_id or s.student_id, s.email, s.name or s.student_id,
+                             *(scores.get((s.student_id, a), "") for a in assignments)])
+    return Export(buffer.getvalue(), notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the grades for an LMS's gradebook import.")
+    parser.add_argument("--format", choices=FORMATS, default="csv")
+    parser.add_argument("--roster", type=Path, default=None,
+                        help="CSV of the class (columns: " + ", ".join(rosters.COLUMNS) + ")")
+    parser.add_argument("--include-unreviewed", action="store_true",
+                        help="also write scores still to review by hand (needs_manual, flagged)")
+    parser.add_argument("--output", type=Path, default=None, help="default: grades-<format>.csv")
+    parser.add_argument("--db-url", default=None)
+    args = parser.parse_args(argv)
+    root = COURSE_ROOT
+    db_url = args.db_url or default_db_url(root)
+    course_id = load_config(root, db_url=db_url).CourseDirectory.get("course_id", "default_course")
+    try:
+        roster = rosters.read(args.roster) if args.roster else None
+        result = build(args.format, gradebook.export(db_url, course_id), roster, args.include_unreviewed)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    output = args.output or root / f"grades-{args.format}.csv"
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    tmp.write_text(result.text)
+    os.replace(tmp, output)
+    for note in result.notes:
+        print(note)
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""The term with an LMS: bulk downloads from Canvas and Moodle collected, grades exported for them.
+
+File names follow what the LMSs write: Canvas "Download Submissions" names each file
+``<login>_[LATE_]<user id>_<submission id>_<file>[-<n>]`` (``-1`` for a file uploaded again);
+Moodle "Download all submissions" writes ``<full name>_<participant id>_assignsubmission_file_<file>``,
+or a folder of that name per student. Canvas's grade import reads ``Student, ID, SIS User ID,
+SIS Login ID, Section``, a ``Points Possible`` row, then one column per assignment; Moodle's
+CSV grade import maps an identifier column and one column per grade item.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import stat
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading.gradebook import Row
+from course_utils.grading.lms import collect, export, roster
+
+NOTEBOOK = "probability.ipynb"
+
+
+def _notebook(text: str) -> bytes:
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(text)])).encode()
+
+
+def _zip(path: Path, files: dict[str, tuple[tuple[int, ...], bytes]], links: tuple[str, ...] = ()) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, (when, data) in files.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=when), data)
+        for name in links:
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, "/etc/shadow")
+    return path
+
+
+@pytest.fixture
+def course(tmp_path):
+    root = tmp_path / "course"
+    (root / "notebooks" / "01_probability").mkdir(parents=True)
+    (root / "notebooks" / "01_probability" / NOTEBOOK).write_bytes(_notebook("released"))
+    (tmp_path / "roster.csv").write_text(
+        "student_id,name,email,lms_id,sis_user_id,sis_login_id,section\n"
+        's01,"Doe, Jane",jane@example.org,12345,S-001,jdoe,A\n'
+        "s02,Bob Smith,bob@example.org,23456,S-002,bsmith,B\n"
+        "s04,Ann Lee,ann@example.org,45678,S-004,alee,A\n")
+    return root
+
+
+def _submitted(root: Path, student: str) -> Path:
+    return root / "submitted" / student / "01_probability"
+
+
+def test_a_canvas_download_with_a_late_resubmission_and_stray_files(course, tmp_path):
+    download = _zip(tmp_path / "canvas.zip", {
+        "doejane_12345_900_probability.ipynb": ((2026, 1, 10, 9, 0, 0), _notebook("first try")),
+        "doejane_LATE_12345_901_probability-1.ipynb": ((2026, 1, 12, 18, 30, 0), _notebook("late, final")),
+        "smithbob_23456_902_probability.ipynb": ((2026, 1, 11, 8, 0, 0), _notebook("bob")),
+        "smithbob_23456_903_notes.txt": ((2026, 1, 11, 8, 0, 0), b"notes"),
+        "zhangwei_99999_904_probability.ipynb": ((2026, 1, 11, 8, 0, 0), _notebook("not enrolled")),
+    })
+    result = collect.collect(download, "01_probability", roster=tmp_path / "roster.csv", root=course)
+    assert b"late, final" in (_submitted(course, "s01") / NOTEBOOK).read_bytes()
+    assert (_submitted(course, "s01") / "timestamp.txt").read_text().startswith("2026-01-12 18:30:00")
+    assert b"bob" in (_submitted(course, "s02") / NOTEBOOK).read_bytes()
+    assert sorted(p.name for p in (course / "submitted").iterdir()) == ["s01", "s02"]
+    unmatched = "\n".join(result.unmatched)
+    assert "smithbob_23456_903_notes.txt" in unmatched and "99999 is not in the roster" in unmatched
+
+    # The same download again changes nothing; an older one never replaces a newer submission.
+    again = collect.collect(download, "01_probability", roster=tmp_path / "roster.csv", root=course)
+    assert again.written == [] and len(again.kept) == 2
+    older = _zip(tmp_path / "older.zip", {
+        "doejane_12345_800_probability.ipynb": ((2026, 1, 5, 9, 0, 0), _notebook("older"))})
+    assert collect.collect(older, "01_probability", roster=tmp_path / "roster.csv", root=course).written == []
+    assert b"late, final" in (_submitted(course, "s01") / NOTEBOOK).read_bytes()
+
+    # A newer one replaces it, and the replaced one is kept aside.
+    newer = _zip(tmp_path / "newer.zip", {
+        "doejane_LATE_12345_950_probability-2.ipynb": ((2026, 1, 20, 9, 0, 0), _notebook("newest"))})
+    replaced = collect.collect(newer, "01_probability", roster=tmp_path / "roster.csv", root=course)
+    assert b"newest" in (_submitted(course, "s01") / NOTEBOOK).read_bytes() and replaced.replaced
+    (aside,) = (course / "collected" / "replaced" / "s01").iterdir()
+    assert b"late, final" in (aside / NOTEBOOK).read_bytes()
+
+
+def test_a_moodle_download_in_folders_and_flat(course, tmp_path):
+    download = _zip(tmp_path / "moodle.zip", {
+        "Jane Doe_12345_assignsubmission_file_/probability.ipynb": ((2026, 1, 10, 9, 0, 0), _notebook("jane")),
+        "Bob Smith_23456_assignsubmission_file_probability.ipynb": ((2026, 1, 10, 9, 5, 0), _notebook("bob")),
+        "Bob Smith_23456_assignsubmission_file_draft.docx": ((2026, 1, 10, 9, 5, 0), b"draft"),
+    })
+    result = collect.collect(download, "01_probability", root=course)  # no roster: the LMS's ids
+    assert b"jane" in (_submitted(course, "12345") / NOTEBOOK).read_bytes()
+    assert b"bob" in (_submitted(course, "23456") / NOTEBOOK).read_bytes()
+    assert len(result.written) == 2 and any("draft.docx" in u for u in result.unmatched)
+
+
+@pytest.mark.parametrize("bad", ["../evil.ipynb", "/tmp/evil.ipynb", "a/../../evil.ipynb", "link"])
+def test_a_zip_that_could_write_elsewhere_is_refused_whole(course, tmp_path, bad):
+    files = {"doejane_12345_900_probability.ipynb": ((2026, 1, 10, 9, 0, 0), _notebook("fine"))}
+    if bad != "link":
+        files[bad] = ((2026, 1, 10, 9, 0, 0), b"x")
+    download = _zip(tmp_path / "bad.zip", files, links=("smithbob_23456_1_probability.ipynb",) if bad == "link" else ())
+    with pytest.raises(collect.UnsafeZip, match="nothing written"):
+        collect.collect(download, "01_probability", root=course)
+    assert not (course / "submitted").exists() and not (tmp_path / "evil.ipynb").exists()
+
+
+ROWS = [
+    Row("s01", "01_probability", 20.0, 22.0, "graded", ""),
+    Row("s02", "01_probability", 15.0, 22.0, "needs_manual", "1 answer to grade by hand (4 points): q"),
+    Row("s03", "01_probability", None, 22.0, "failed", "the notebook could not be read"),
+    Row("s01", "02_information_theory", 30.0, 30.0, "graded", ""),
+    Row("s02", "02_information_theory", None, 30.0, "failed", "no submission"),
+]
+
+
+def _table(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_canvas_export_column_by_column(tmp_path, course):
+    people = roster.read(tmp_path / "roster.csv")
+    result = export.build("canvas", ROWS, people)
+    header, points, *students = _table(result.text)
+    assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
+                      "01_probability", "02_information_theory"]
+    assert points == ["Points Possible", "", "", "", "", "22", "30"]
+    assert students == [["Doe, Jane", "12345", "S-001", "jdoe", "A", "20", "30"],
+                        ["Bob Smith", "23456", "S-002", "bsmith", "B", "", ""],  # to review; none
+                        ["Ann Lee", "45678", "S-004", "alee", "A", "", ""]]  # on the roster, no submission
+    notes = "\n".join(result.notes)
+    assert "still to review (needs_manual): s02 01_probability" in notes
+    assert "not on the roster, left out: s03" in notes and "grading failed: s03" in notes
+    reviewed = _table(export.build("canvas", ROWS, people, include_unreviewed=True).text)
+    assert reviewed[3][5] == "15"
+
+
+def test_moodle_and_plain_csv_exports(tmp_path, course):
+    people = roster.read(tmp_path / "roster.csv")
+    header, *students = _table(export.build("moodle", ROWS, people).text)
+    assert header == ["ID number", "Email address", "Full name", "01_probability", "02_information_theory"]
+    assert students[0] == ["S-001", "jane@example.org", "Doe, Jane", "20", "30"]
+    assert students[2] == ["S-004", "ann@example.org", "Ann Lee", "", ""]
+    plain = _table(export.build("csv", ROWS).text)
+    assert plain[0] == ["student_id", "assignment", "score", "max_score", "status", "detail"]
+    assert plain[3][:5] == ["s03", "01_probability", "", "22", "failed"]
+    with pytest.raises(ValueError, match="unknown format"):
+        export.build("blackboard", ROWS)
+
+
+def test_a_roster_without_student_ids_is_refused(tmp_path):
+    (tmp_path / "bad.csv").write_text("name,lms_id\nJane,1\n")
+    with pytest.raises(ValueError, match="needs a student_id column"):
+        roster.read(tmp_path / "bad.csv")
