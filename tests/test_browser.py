@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import nbtools, studentlab
+from course_utils import handout, nbtools, studentlab
 from course_utils.grading.course import COURSE_ROOT, source_notebooks
 from course_utils.grading.dist import NAME, build
 from course_utils.grading.synthetic import solved
@@ -56,6 +56,7 @@ def lab(tmp_path_factory, names_file):
     """A JupyterLab server on the student distribution; yields its base URL."""
     work = tmp_path_factory.mktemp("browser")
     course = build(work).parent / NAME
+    handout.add_missing(course)  # what `make notebooks` does in the student's copy
     notebooks = course / "notebooks"
     _solve(notebooks / "01_probability" / "probability.ipynb", "01_probability", {"first_letter_distribution"})
     _solve(next((notebooks / "04_autograd").glob("*.ipynb")), "04_autograd", None)

@@ -54,12 +54,14 @@ def test_only_the_students_files(dist):
 
 def test_the_students_commands_and_settings_only(dist):
     folder, _ = dist
-    shown = subprocess.run(["make", "help"], cwd=folder, capture_output=True, text=True, check=True).stdout
-    commands = {line.split()[1] for line in shown.splitlines()}
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=folder, capture_output=True,
+                           text=True, check=True, env=env).stdout
+    commands = {line.split()[1] for line in shown.splitlines() if line.startswith("  make ")}
     assert commands == {"help", "course", "setup", "install", "dot", "data", "notebooks", "student-lab",
                         "check"}, shown
     for target in ("grade", "feedback", "release", "dist", "test"):
-        assert subprocess.run(["make", "-n", target], cwd=folder, capture_output=True).returncode != 0
+        assert subprocess.run(["make", "-n", target], cwd=folder, capture_output=True, env=env).returncode != 0
     config = (folder / "nbgrader_config.py").read_text()
     assert "course_utils.grading" not in config and "Sandbox" not in config and "ClearSolutions" in config
     assert INSTRUCTOR_ONLY not in (folder / "Makefile").read_text() + config
