@@ -9,6 +9,7 @@ nbgrader scores that as it scores any test cell.
 from __future__ import annotations
 
 import threading
+import time
 
 import nbformat
 from nbclient import NotebookClient
@@ -26,8 +27,9 @@ def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, inde
 
     ``execute(cell, index)`` runs a cell in the kernel; by default ``client.execute_cell``.
     """
+    started = time.monotonic()
     outcome, serve = _attempt(client, judge, cell, index, execute)
-    if _stray_interrupt(outcome, serve):
+    if _stray_interrupt(outcome, serve, time.monotonic() - started, client.timeout):
         # The interrupt that stopped the previous cell at its time limit reached the kernel only
         # now and broke the serving loop at once: that is the grader's timing, not this test's.
         outcome, serve = _attempt(client, judge, cell, index, execute)
@@ -55,10 +57,12 @@ def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> t
     return result.get("outcome") or Outcome(False, "RuntimeError", "the test could not be run"), serve
 
 
-def _stray_interrupt(outcome: Outcome, serve: NotebookNode) -> bool:
+def _stray_interrupt(outcome: Outcome, serve: NotebookNode, seconds: float, limit: float | None) -> bool:
+    """An interrupt this cell did not earn: it came long before the cell's own time limit."""
     errors = [o for o in serve.get("outputs", []) if o.get("output_type") == "error"]
     return (not outcome.passed and outcome.ename == "TimeoutError"
-            and len(errors) == 1 and errors[0].get("ename") == "KeyboardInterrupt")
+            and len(errors) == 1 and errors[0].get("ename") == "KeyboardInterrupt"
+            and (limit is None or limit < 0 or seconds < limit / 2))
 
 
 def outputs(outcome: Outcome, kernel_outputs: list, execution_count=None) -> list[NotebookNode]:

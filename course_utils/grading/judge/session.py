@@ -394,16 +394,19 @@ class Judge:
         raise KernelUnavailable("the notebook's code stopped the kernel from answering the tests")
 
     def _finish(self) -> None:
-        conn = self._conn
-        if conn is not None and not conn.closed:
-            try:
-                conn.root.done()
-            except Exception:  # noqa: BLE001  (whatever the kernel did, this cell is over)
-                self._hang_up()
+        # Even a test that needed nothing from the kernel must release it: its serving loop
+        # connected (or kept the last connection) and waits for this word.
+        try:
+            self._connection().root.done()
+        except Exception:  # noqa: BLE001  (whatever the kernel did, this cell is over)
+            self._hang_up()
 
     def _hang_up(self) -> None:
         conn, self._conn = self._conn, None
         sock, self._sock = self._sock, None
+        # A handle names its object through this connection; reused over the next one it would
+        # reach the kernel as an object of the judge's, so each connection gets handles of its own.
+        self._handles = weakref.WeakValueDictionary()
         if sock is not None:
             # Shut the socket first: RPyC's close() asks the peer, which may not be listening.
             with contextlib.suppress(OSError):
