@@ -123,8 +123,7 @@ def test_the_command_prints_a_line_per_notebook_and_the_total(capsys):
     assert lines[0].startswith("01_probability/probability.ipynb") and lines[-1].startswith("course")
 
 
-# The committed notebooks, held to issue 16's limits. Fails until the banners stop
-# handing over code (04 and 06 at the time of writing).
+# The committed notebooks, held to issue 16's limits.
 RESULTS = dictation.measure_course(COURSE_ROOT)
 
 
