@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -43,3 +44,13 @@ def test_ruff_finds_nothing():
     run = subprocess.run([_tool("ruff"), "check", "--output-format", "concise", "."],
                          cwd=COURSE_ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("path", sorted((COURSE_ROOT / "solutions").glob("*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_notebook_metadata_and_run_all_tags_are_up_to_date(path):
+    from course_utils.grading.tags import tag_notebook
+
+    nb = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+    expected = copy.deepcopy(nb)
+    tag_notebook(expected)
+    assert nb == expected, "run `python -m course_utils.grading.tags`, then `make release`"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -131,3 +133,50 @@ def test_make_check_on_a_notebook_with_a_syntax_error(tmp_path, names_file):
     assert any(line.startswith("01_probability  first_letter_distribution  failed") for line in lines)
     assert lines[-3].startswith("Course total: 0 of ")
     assert "IPKernelApp" not in run.stderr and "WARNING" not in run.stderr, run.stderr
+
+
+STUDENT_NOTEBOOKS = sorted((COURSE_ROOT / "notebooks").glob("*/*.ipynb"))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_run_all_on_a_fresh_notebook_reaches_the_end(path, names_file):
+    """Issue 18.8: the cells that fail until the exercises are done carry raises-exception, so Run All
+    (nbclient honours the tag as JupyterLab does) renders the whole lecture that does not need them."""
+    from nbclient import NotebookClient
+
+    nb = nbtools.read(path)
+    executed = NotebookClient(nb, timeout=300, kernel_name="python3",
+                              resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on an untagged error
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "Run All stopped before the last cell"
+    failing = [c for c in code if any(o.output_type == "error" for o in c.outputs)]
+    assert failing and all("raises-exception" in c.metadata.get("tags", []) for c in failing)
+    lecture = [c for c in code if "raises-exception" not in c.metadata.get("tags", [])]
+    assert len(lecture) >= 2  # the imports and at least one lecture cell of its own
+
+
+@pytest.mark.notebook
+def test_the_raises_exception_tags_change_no_score(names_file):
+    """Validate and make check score a notebook with the tags exactly as without them."""
+    path = COURSE_ROOT / "notebooks" / "00_math_toolkit" / "math_toolkit.ipynb"
+    answered = nbtools.read(path)  # one exercise right, one wrong, the rest untouched
+    found = nbtools.exercises(answered)
+    for grade_id, code in (("angle", "x, y = np.asarray(x, float), np.asarray(y, float)\n"
+                                     "theta = np.arccos(np.clip(x @ y / np.linalg.norm(x) / np.linalg.norm(y), -1, 1))"),
+                           ("matmul", "C = np.zeros((1, 1))")):
+        cell = answered.cells[found[grade_id].solution_index]
+        cell.source = nbtools.fill_answer(cell.source, code)
+    untagged = copy.deepcopy(answered)
+    for cell in untagged.cells:
+        cell.metadata.pop("tags", None)
+    scores = []
+    with tempfile.TemporaryDirectory() as folder:
+        for version in (answered, untagged):
+            target = Path(folder) / path.name
+            nbformat.write(version, str(target))
+            scores.append([(r.exercise, r.status, r.points, r.max_points)
+                           for r in selfcheck.check_notebook(target)])
+    assert scores[0] == scores[1]
+    status = {name: state for name, state, _, _ in scores[0]}
+    assert status["angle"] == selfcheck.PASSED and status["matmul"] == selfcheck.FAILED

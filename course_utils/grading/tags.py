@@ -1,0 +1,87 @@
+"""Notebook metadata the course keeps complete: the kernel's language_info, and raises-exception tags.
+
+A student's Run All should render the whole lecture before any exercise is done, so every cell
+that cannot run until then carries ``raises-exception`` (JupyterLab and nbclient run on past it):
+exercise and test cells, and each cell that reads a name such a cell binds. The tags change no
+score (grading and Validate already run every cell). Run ``python -m course_utils.grading.tags``
+after editing ``solutions/``, then ``make release``.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+from nbgrader import utils
+
+from .course import COURSE_ROOT, assignments, source_notebooks
+
+TAG = "raises-exception"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+    "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3", "version": "3.11.7"}
+"""What ipykernel writes on the course's Python, so a fresh notebook opens without unsaved changes."""
+
+
+def _bound(node: ast.AST) -> Iterator[str]:
+    """Names a cell binds in the notebook's namespace (not a function's locals)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield child.name
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+            yield child.id
+        elif not isinstance(child, ast.Lambda):
+            yield from _bound(child)
+
+
+def _read(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def tag_notebook(nb: nbformat.NotebookNode) -> int:
+    """Set the metadata and the tags of ``nb`` in place; returns the number of tagged cells."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+    pending: set[str] = set()  # names bound by a cell that may fail before the exercises are done
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = [t for t in cell.metadata.get("tags", []) if t != TAG]
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            tree = ast.Module(body=[], type_ignores=[])
+        bound = set(_bound(tree))
+        # A name the cell binds itself (a loop variable, say) is no dependence on an earlier cell.
+        if utils.is_grade(cell) or utils.is_solution(cell) or (_read(tree) - bound) & pending:
+            pending |= bound
+            tags.append(TAG)
+            count += 1
+        else:
+            pending -= bound
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
+    return count
+
+
+def main(root: Path = COURSE_ROOT) -> int:
+    for assignment in assignments(root):
+        for path in source_notebooks(assignment, root):
+            nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+            count = tag_notebook(nb)
+            nbformat.validate(nb)
+            path.write_text(nbformat.writes(nb) + "\n")
+            print(f"{assignment}/{path.name}: {count} cells tagged {TAG}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
