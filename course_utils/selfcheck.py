@@ -174,7 +174,12 @@ def run_notebook(path: Path, root: Path = COURSE_ROOT, label: str | None = None)
     executed = copy.deepcopy(nb)
     with utils.setenv(NBGRADER_VALIDATING="1", NBGRADER_EXECUTION="validate"):
         _QuietExecute(config=config).preprocess(executed, {"metadata": {"path": str(path.parent)}})
-    report = NotebookReport(label or path.stem, first_error=first_error(executed))
+    return score(nb, executed, config, label or path.stem)
+
+
+def score(nb: NotebookNode, executed: NotebookNode, config=None, label: str = "") -> NotebookReport:
+    """Each exercise and written answer of ``nb``, scored from its executed copy ``executed``."""
+    report = NotebookReport(label, first_error=first_error(executed))
     scorer = nbtools.CellScorer(config)
     for grade_id, ex in nbtools.exercises(nb).items():
         tests = [executed.cells[i] for i in ex.test_indices]
@@ -246,6 +251,23 @@ def format_report(reports: list[NotebookReport]) -> str:
     out.append("Only the visible tests ran: hidden tests run when your work is graded, so a passing "
                "exercise\ncan still lose points. Written answers are graded by hand.")
     return "\n".join(out)
+
+
+def summary(report: NotebookReport) -> str:
+    """One paragraph: how many exercises pass, which fail, which are not attempted, which answers are missing."""
+    auto = [r for r in report.rows if r.status not in (WRITTEN, UNANSWERED)]
+    parts = [f"{sum(r.status == PASSED for r in auto)} of {len(auto)} exercises pass the visible tests"]
+    for status, name in ((FAILED, "failing"), (NOT_ATTEMPTED, "not attempted")):
+        names = [r.exercise for r in auto if r.status == status]
+        if names:
+            parts.append(f"{name}: {', '.join(names)}")
+    missing = [r.exercise for r in report.rows if r.status == UNANSWERED]
+    if missing:
+        parts.append(f"written answers missing: {', '.join(missing)}")
+    text = "; ".join(parts) + "."
+    if report.first_error is not None:
+        text += f"\nFirst error outside the test cells (fix it first): {report.first_error}"
+    return text
 
 
 def format_table(rows: list[Row]) -> str:

@@ -1,4 +1,4 @@
-"""JupyterLab as students see it: nbgrader's Validate button, without the instructor's tools.
+"""JupyterLab as students see it: Validate (with the course's summary), without the instructor's tools.
 
     python -m course_utils.studentlab            # into this environment's config (make setup does this)
     python -m course_utils.studentlab DIR        # into a Jupyter config folder (JUPYTER_CONFIG_DIR)
@@ -28,7 +28,9 @@ SERVER_EXTENSIONS_OFF = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.course_list",
     "nbgrader.server_extensions.assignment_list",
+    "nbgrader.server_extensions.validate_assignment",  # replaced by the course's, which adds a summary
 )
+SERVER_EXTENSIONS_ON = ("course_utils.validation",)
 
 
 def configure(config_dir: Path) -> None:
@@ -45,6 +47,7 @@ def configure(config_dir: Path) -> None:
     settings = json.loads(server.read_text()) if server.exists() else {}
     extensions = settings.setdefault("ServerApp", {}).setdefault("jpserver_extensions", {})
     extensions.update(dict.fromkeys(SERVER_EXTENSIONS_OFF, False))
+    extensions.update(dict.fromkeys(SERVER_EXTENSIONS_ON, True))
     server.write_text(json.dumps(settings, indent=2) + "\n")
 
 

@@ -145,6 +145,10 @@ def test_validate_in_the_browser(lab, browser):
                            timeout=180_000)
     text = dialog.inner_text()
     page.screenshot(path=str(ARTIFACTS / "01-validate.png"))
+    # the course's summary comes first (course_utils/validation.py), then nbgrader's failing cells
+    summary = text.find("SUMMARY: 1 of 12 exercises pass the visible tests; not attempted:")
+    assert 0 <= summary < text.find("Tests for total_probability"), text[:2000]
+    assert "pseudo_counts_answer." in " ".join(text.split()), text[:2000]
     assert "Tests for total_probability" in text, text[:2000]  # an unfilled exercise fails
     assert "Tests for first_letter_distribution" not in text, text[:2000]  # the filled one passes
     with pytest.raises(OSError):  # the instructor's formgrader is switched off for students

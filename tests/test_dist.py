@@ -179,3 +179,5 @@ def test_installs_in_a_fresh_venv_and_checks_the_notebooks(dist, names_file, tmp
     assert "@jupyter/nbgrader:validate-assignment" not in disabled
     server = json.loads((venv / "etc" / "jupyter" / "jupyter_server_config.json").read_text())
     assert server["ServerApp"]["jpserver_extensions"]["nbgrader.server_extensions.formgrader"] is False
+    assert server["ServerApp"]["jpserver_extensions"]["nbgrader.server_extensions.validate_assignment"] is False
+    assert server["ServerApp"]["jpserver_extensions"]["course_utils.validation"] is True

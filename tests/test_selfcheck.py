@@ -180,3 +180,28 @@ def test_the_raises_exception_tags_change_no_score(names_file):
     assert scores[0] == scores[1]
     status = {name: state for name, state, _, _ in scores[0]}
     assert status["angle"] == selfcheck.PASSED and status["matmul"] == selfcheck.FAILED
+
+
+@pytest.mark.notebook
+def test_validate_puts_the_course_summary_first(tmp_path, names_file):
+    """Issue 18.4: the Validate button's reply starts with the summary, then nbgrader's failing cells."""
+    from course_utils.validation import CourseValidator
+
+    path = COURSE_ROOT / "notebooks" / "00_math_toolkit" / "math_toolkit.ipynb"
+    nb = nbtools.read(path)
+    found = nbtools.exercises(nb)
+    cell = nb.cells[found["matmul"].solution_index]
+    cell.source = nbtools.fill_answer(cell.source, "C = np.zeros((1, 1))")
+    target = tmp_path / path.name
+    nbformat.write(nb, str(target))
+    results = CourseValidator(config=nbtools.load_config(COURSE_ROOT)).validate(str(target))
+    first = results["failed"][0]
+    head, rest = first["source"].split("\n\n", 1)
+    assert max(len(line) for line in head.splitlines()) <= 90  # wrapped to the dialog's width
+    head = " ".join(line.strip() for line in head.splitlines())
+    assert head.startswith("SUMMARY: 0 of 11 exercises pass the visible tests; failing: matmul; "
+                           "not attempted: angle, "), head
+    assert head.endswith("written answers missing: derivative_error, weight_scale."), head
+    assert rest.startswith("FIRST FAILING CELL:\n# Tests for angle")  # nbgrader's own report follows
+    assert "NotImplementedError" in first["raw_error"]
+    assert len(results["failed"]) > 1 and "SUMMARY" not in results["failed"][1]["source"]
