@@ -115,5 +115,10 @@ def test_network_notebook_prints_the_reference_figures(assignment, printed):
     _line(out, r"^P\(u \| q\) at initialisation: 0\.0107$")
     _line(out, r"^reg 0\.01\s+1000 updates: loss on all examples 2\.4804, P\(u \| q\) = 0\.6660$")
     _line(out, r"^count table without smoothing: P\(u \| q\) = 0\.7574$")
+    # trained on the train names, measured on train and dev (issue 17): no overfitting
+    _line(out, r"^after  100 updates: train NLL 2\.4748, dev NLL 2\.4728, dev perplexity 11\.86$")
+    _line(out, r"^after 1000 updates: train NLL 2\.4605, dev NLL 2\.4588, dev perplexity 11\.69$")
+    _line(out, r"^add-one count table of the train names: dev NLL 2\.4533, dev perplexity 11\.63$")
+    _line(out, r"^W = 0\.01 x init_weights\(g\): initial NLL 3\.2957$")
     three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
     assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
