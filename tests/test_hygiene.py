@@ -11,7 +11,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading.course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR
+from course_utils.grading.course import (
+    COURSE_ROOT,
+    RELEASE_DIR,
+    SOURCE_DIR,
+    assignments,
+    source_notebooks,
+)
 
 NOTEBOOKS = sorted(p for folder in (SOURCE_DIR, RELEASE_DIR) for p in (COURSE_ROOT / folder).rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
@@ -46,7 +52,7 @@ def test_ruff_finds_nothing():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("path", sorted((COURSE_ROOT / "solutions").glob("*/*.ipynb")), ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", [p for a in assignments() for p in source_notebooks(a)], ids=lambda p: p.parent.name)
 def test_notebook_metadata_and_run_all_tags_are_up_to_date(path):
     from course_utils.grading.tags import tag_notebook
 

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -157,7 +156,7 @@ def test_run_all_on_a_fresh_notebook_reaches_the_end(path, names_file):
 
 
 @pytest.mark.notebook
-def test_the_raises_exception_tags_change_no_score(names_file):
+def test_the_raises_exception_tags_change_no_score(names_file, tmp_path):
     """Validate and make check score a notebook with the tags exactly as without them."""
     path = COURSE_ROOT / "notebooks" / "00_math_toolkit" / "math_toolkit.ipynb"
     answered = nbtools.read(path)  # one exercise right, one wrong, the rest untouched
@@ -171,12 +170,11 @@ def test_the_raises_exception_tags_change_no_score(names_file):
     for cell in untagged.cells:
         cell.metadata.pop("tags", None)
     scores = []
-    with tempfile.TemporaryDirectory() as folder:
-        for version in (answered, untagged):
-            target = Path(folder) / path.name
-            nbformat.write(version, str(target))
-            scores.append([(r.exercise, r.status, r.points, r.max_points)
-                           for r in selfcheck.check_notebook(target)])
+    for version in (answered, untagged):
+        target = tmp_path / path.name
+        nbformat.write(version, str(target))
+        scores.append([(r.exercise, r.status, r.points, r.max_points)
+                       for r in selfcheck.check_notebook(target)])
     assert scores[0] == scores[1]
     status = {name: state for name, state, _, _ in scores[0]}
     assert status["angle"] == selfcheck.PASSED and status["matmul"] == selfcheck.FAILED
