@@ -603,3 +603,43 @@ def plot_activation_histograms(
         ax.hist(values, bins=edges, density=True, histtype="step", lw=1.6, label=name)
     ax.legend()
     return ax
+
+
+def plot_decision_boundary(
+    predict: Any,
+    X: Any,
+    y: Any,
+    *,
+    title: str = "Decision boundary",
+    resolution: int = 60,
+    margin: float = 0.5,
+    ax: Axes | None = None,
+) -> Axes:
+    """Points ``X`` (n, 2) coloured by their labels ``y`` (the sign decides the class) over the
+    regions where ``predict`` scores positive or negative.
+
+    ``predict`` takes an (m, 2) array of points and returns m scores; it is called once, on a
+    ``resolution`` x ``resolution`` grid spanning the data plus ``margin`` on every side.
+    The line where the score is 0 is drawn in black.
+    """
+    points, labels = _numbers(X), _numbers(y).ravel()
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"X must be (n, 2) with one label per row; got X {points.shape}, y {labels.shape}")
+    ax = _axes(ax, title, "$x_1$", "$x_2$", figsize=(5.0, 4.2))
+    lo, hi = points.min(axis=0) - margin, points.max(axis=0) + margin
+    g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = np.column_stack([g1.ravel(), g2.ravel()])
+    scores = _numbers(predict(grid)).reshape(g1.shape)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("predict returned a NaN or an infinite score: the model has diverged")
+    ax.contourf(g1, g2, scores > 0, levels=[-0.5, 0.5, 1.5], colors=["#c6dbef", "#fdd0a2"], alpha=0.8)
+    if scores.min() < 0 < scores.max():
+        ax.contour(g1, g2, scores, levels=[0.0], colors="black", linewidths=1.2)
+    for sign, colour, marker in ((-1, "#2171b5", "o"), (1, "#d94801", "s")):
+        chosen = (labels > 0) if sign > 0 else (labels <= 0)
+        ax.scatter(points[chosen, 0], points[chosen, 1], c=colour, marker=marker, s=22,
+                   edgecolors="white", linewidths=0.5, label=f"y = {sign:+d}")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
