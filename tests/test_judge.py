@@ -250,3 +250,22 @@ def test_a_kernel_that_stops_answering_fails_the_test_not_the_run():
         'check_close(2.0, 2.0, "a test that needs nothing from the kernel")')
     assert errors(stuck) and "did not answer" in errors(stuck)[0]
     assert errors(after) == []
+
+
+def test_a_flat_list_of_plain_values_crosses_in_one_piece_and_nothing_else_passes_for_one():
+    from course_utils.grading.judge import wire
+
+    names = ["emma", "olivia", "ava"] * 1000
+    node = wire.encode(names)
+    assert node[:2] == ("plain", "list") and node[2] == tuple(names)
+    back = wire.decode(node, handle=None)
+    assert back == names and type(back) is list
+    assert wire.decode(wire.encode(("a", 1, 2.5, None, True)), handle=None) == ("a", 1, 2.5, None, True)
+
+    class Name(str):
+        pass
+
+    assert wire.encode([Name("x")])[0] == "list"  # a subclass may lie about itself: item by item
+    for forged in [("plain", "list", (object(),)), ("plain", "dict", ("a",)), ("plain", "list", ["a"])]:
+        with pytest.raises(wire.WireError):
+            wire.decode(forged, handle=None)

@@ -398,7 +398,7 @@ def grade(
         return _grade(root, chosen, output, started, lock, jobs=jobs, shard=shard, db_url=db_url,
                       course_id=course_id, force=force, cell_timeout=cell_timeout,
                       time_limit=time_limit, progress=progress, export_only=export_only,
-                      students=students)
+                      students=students, judge=bool(config.TrackedExecute.get("judge", True)))
     finally:
         if lock is not None:
             lock.close()
@@ -454,7 +454,7 @@ def _lock(root: Path, shard):
 
 
 def _grade(root, chosen, output, started, lock, *, jobs, shard, db_url, course_id, force,
-           cell_timeout, time_limit, progress, export_only, students) -> Summary:
+           cell_timeout, time_limit, progress, export_only, students, judge=True) -> Summary:
     from nbgrader.api import Gradebook
 
     from .autograde import Task as GraderTask
@@ -493,7 +493,7 @@ def _grade(root, chosen, output, started, lock, *, jobs, shard, db_url, course_i
                 todo, summary, root=root, db_url=db_url, course_id=course_id, releases=releases,
                 lock_fd=lock.fileno() if lock is not None else None, shard=shard,
                 jobs=jobs or os.cpu_count() or 1, cell_timeout=cell_timeout, time_limit=time_limit,
-                progress=progress)
+                progress=progress, judge=judge)
 
     def pending(student: str, assignment: str) -> bool:
         return _is_real_dir(root / SUBMITTED / student / assignment)
@@ -535,9 +535,14 @@ def _record_failure(db_url: str, course_id: str, orders, task: Task, reason: str
 
 
 def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, releases, jobs,
-              cell_timeout, time_limit, progress, lock_fd=None, shard=None) -> bool:
+              cell_timeout, time_limit, progress, lock_fd=None, shard=None, judge=True) -> bool:
     """Grade ``todo`` on ``jobs`` worker processes. Returns False when interrupted."""
     from tqdm.auto import tqdm
+
+    if judge:  # the workers inherit the judge's modules instead of each importing them in a test
+        from .judge.session import preload
+
+        preload(nbformat.reads(text, as_version=4) for nbs in releases.values() for text in nbs.values())
 
     jobs = max(1, min(jobs, len(todo)))
     log_dir = root / AUTOGRADED / ".logs"

@@ -254,18 +254,7 @@ class Judge:
     @classmethod
     def for_release(cls, release, **kwargs) -> Judge:
         """A judge whose own names are those the student version imports (``np``, ``check_close``...)."""
-        from ..integrity import import_bindings
-
-        imports: dict[str, str] = {}
-        for cell in release.cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                continue
-            imports.update({k: v for k, v in import_bindings(tree).items() if wire.trusted_path(v)})
-        return cls(imports, **kwargs)
+        return cls(release_imports(release), **kwargs)
 
     @property
     def serve_code(self) -> str:
@@ -441,6 +430,34 @@ class Judge:
         for const in code.co_consts:
             if hasattr(const, "co_names"):
                 self.resolve_globals(const)
+
+
+def release_imports(release) -> dict[str, str]:
+    """The names a student version imports from trusted modules, and their dotted paths."""
+    from ..integrity import import_bindings
+
+    imports: dict[str, str] = {}
+    for cell in release.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        imports.update({k: v for k, v in import_bindings(tree).items() if wire.trusted_path(v)})
+    return imports
+
+
+def preload(releases) -> None:
+    """Import what the judges of these student versions will use, once, ahead of the first test.
+
+    The grader calls this before it forks its workers, which then inherit the modules: a
+    worker would otherwise import scipy.stats or torch (seconds) inside its first test cell.
+    """
+    for release in releases:
+        for path in release_imports(release).values():
+            with contextlib.suppress(Exception):  # a missing module fails its test cell, as before
+                wire.resolve(path)
 
 
 def _cell_line(tb) -> int | None:

@@ -72,7 +72,11 @@ def encode(obj: Any, depth: int = 0) -> tuple:
         # Subclasses too (a Counter, a defaultdict, a namedtuple): the judge sees their plain contents.
         if isinstance(obj, (list, tuple, set, frozenset)) and len(obj) <= MAX_ITEMS:
             tag = "list" if isinstance(obj, list) else "tuple" if isinstance(obj, tuple) else "set"
-            return (tag, tuple(encode(x, depth + 1) for x in obj))
+            items = tuple(obj)
+            if all(type(x) in PLAIN for x in items):
+                # the common case (the 32,033 names): one flat tuple, ten times cheaper to carry
+                return ("plain", tag, items)
+            return (tag, tuple(encode(x, depth + 1) for x in items))
         if isinstance(obj, dict) and len(obj) <= MAX_ITEMS:
             return ("dict", tuple((encode(k, depth + 1), encode(v, depth + 1)) for k, v in obj.items()))
     if kind is np.ndarray and obj.dtype.kind in DTYPE_KINDS:
@@ -145,6 +149,9 @@ def decode(node: Any, handle, depth: int = 0, returned=None) -> Any:
     tag, rest = node[0], node[1:]
     if tag == "v" and len(rest) == 1 and type(rest[0]) in PLAIN:
         return rest[0]
+    if (tag == "plain" and len(rest) == 2 and rest[0] in ("list", "tuple", "set") and type(rest[1]) is tuple
+            and all(type(x) in PLAIN for x in rest[1])):
+        return {"list": list, "tuple": tuple, "set": _set}[rest[0]](rest[1])
     if tag in ("list", "tuple", "set") and len(rest) == 1 and type(rest[0]) is tuple:
         items = [decode(x, handle, depth + 1, returned) for x in rest[0]]
         return {"list": list, "tuple": tuple, "set": _set}[tag](items)
@@ -185,15 +192,16 @@ def apply_state(target: Any, node: Any, handle, returned=None) -> None:
         if isinstance(state, dict):
             target.bit_generator.state = state
         return
-    import torch
-
-    if type(node) is tuple and node and node[0] == "torchgen" and isinstance(target, torch.Generator):
+    torch = _torch()  # a torch object can only come from a judge that has imported torch
+    if (torch is not None and type(node) is tuple and node and node[0] == "torchgen"
+            and isinstance(target, torch.Generator)):
         state = decode(node[1], handle)
         if isinstance(state, torch.Tensor) and state.dtype == torch.uint8:
             target.set_state(state.detach().clone())
         return
     value = decode(node, handle, returned=returned)
-    if isinstance(target, torch.Tensor) and isinstance(value, torch.Tensor) and value.shape == target.shape:
+    if (torch is not None and isinstance(target, torch.Tensor) and isinstance(value, torch.Tensor)
+            and value.shape == target.shape):
         with torch.no_grad():
             target.copy_(value.to(target.dtype))
         if target.is_leaf and target.requires_grad:
@@ -210,9 +218,9 @@ def apply_state(target: Any, node: Any, handle, returned=None) -> None:
 
 def mutable(obj: Any) -> bool:
     """An argument whose changes inside a student's function the judge copies back."""
-    import torch
-
-    return isinstance(obj, (np.ndarray, np.random.Generator, torch.Tensor, torch.Generator)) or type(obj) in (list, dict)
+    torch = _torch()
+    kinds = (np.ndarray, np.random.Generator) + ((torch.Tensor, torch.Generator) if torch is not None else ())
+    return isinstance(obj, kinds) or type(obj) in (list, dict)
 
 
 def _set(items: list) -> set:
