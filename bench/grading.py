@@ -23,6 +23,12 @@ before the judge: ``c.TrackedExecute.judge = False``) and without the sandbox
 preprocessors (the course's ``nbgrader_config.py`` routes it through the judge;
 the benchmark's plain copy undoes that). The canary is skipped: it runs once per
 course and is cached. Not part of ``make test``.
+
+    .venv/bin/python bench/grading.py --course [--sample 2] [--rounds 2]
+
+prices the judge on the course's own notebooks instead: for each assignment, a
+scratch course with ``--sample`` submissions of the solution, graded with one
+worker with and without the judge, alternating ``--rounds`` times (median of each).
 """
 
 from __future__ import annotations
@@ -236,6 +242,50 @@ def costs(base: Path, work: Path, sample: int, rounds: int) -> bool:
     return same
 
 
+def judge_on_course(work: Path, sample: int, rounds: int) -> bool:
+    """Seconds per notebook of each real assignment graded with and without the judge; prints a
+    table and returns whether the scores agree (every solution must score full marks both ways)."""
+    from course_utils.grading.course import assignments
+
+    python = sys.executable
+    print(f"the course's notebooks, one worker, {sample} solved submissions each, median of {rounds} "
+          "alternating rounds (seconds per notebook)")
+    print(f"{'assignment':28} {'with judge':>11} {'without':>9} {'judge costs':>12}")
+    agree, totals = True, {True: 0.0, False: 0.0}
+    for assignment in assignments():
+        base = syn.make_course(work / "course" / assignment, [assignment])
+        release, source, name = syn.versions(base, assignment)
+        for i in range(sample):
+            syn.submit(base, f"s{i:02d}", assignment, syn.solved(release, source, written=True),
+                       f"{name}.ipynb")
+        seconds: dict[bool, list[float]] = {True: [], False: []}
+        grades = set()
+        for r in range(rounds):
+            for judge in (True, False):
+                course = work / "course" / f"{assignment}-{r}-{judge}"
+                shutil.copytree(base, course)
+                if not judge:
+                    with (course / "nbgrader_config.py").open("a") as fh:
+                        fh.write("\nc.TrackedExecute.judge = False\n")
+                run([python, "-m", "nbgrader", "generate_assignment", assignment, "--force"], course)
+                cmd = [python, "-m", "course_utils.grading.grade", "--root", str(course), "--jobs", "1",
+                       "--no-progress", "--skip-canary"]
+                seconds[judge].append(run(cmd, ROOT)[0] / sample)
+                with (course / "grades.csv").open() as fh:
+                    grades |= {(row["score"], row["status"]) for row in csv.DictReader(fh)}
+                shutil.rmtree(course)
+        agree = agree and len(grades) == 1
+        with_, without = (statistics.median(seconds[j]) for j in (True, False))
+        totals[True] += with_
+        totals[False] += without
+        print(f"{assignment:28} {with_:10.2f}s {without:8.2f}s {100 * (with_ / without - 1):+11.0f}%"
+              f"   scores {', '.join(sorted(s for s, _ in grades))}")
+    print(f"{'all seven':28} {totals[True]:10.2f}s {totals[False]:8.2f}s "
+          f"{100 * (totals[True] / totals[False] - 1):+11.0f}%")
+    print(f"same score in every run of each assignment: {agree}")
+    return agree
+
+
 def integrity_cost(base: Path, repeats: int = 20) -> tuple[float, float]:
     """Seconds of the run-time integrity check: its baseline, and one check after a test cell."""
     from course_utils.grading import integrity
@@ -286,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(the machine may be busy with other work)")
     parser.add_argument("--keep", type=Path, default=None, help="build the courses here and keep them")
     parser.add_argument("--costs-only", action="store_true", help="only price the sandbox and the checks")
+    parser.add_argument("--course", action="store_true",
+                        help="price the judge on the course's own notebooks (--sample solved each)")
     parser.add_argument("--sample", type=int, default=12,
                         help="submissions graded with one worker to price the sandbox and integrity checks")
     args = parser.parse_args(argv)
@@ -293,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-grading-")).resolve()
     n = args.students
     try:
+        if args.course:
+            return 0 if judge_on_course(work, args.sample, args.rounds) else 1
         base = build_course(work / "base", n)
         if args.costs_only:
             return 0 if costs(base, work, args.sample, args.rounds) else 1
