@@ -290,6 +290,10 @@ class TrackedExecute(Execute):
         try:
             if self.judge and integrity.is_test(cell):
                 cell = self._judged(cell, resources, index)
+                if not any(integrity.is_test(c) for c in self.nb.cells[index + 1:]):
+                    # Hang up now: a kernel still linked to the judge takes seconds longer to shut down.
+                    self._judge.close()
+                    self._judge = None
             else:
                 cell, resources = super().preprocess_cell(cell, resources, index)
             stopped = getattr(self.km, "stop_strays", lambda: 0)()
