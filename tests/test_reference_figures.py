@@ -131,5 +131,11 @@ def test_network_notebook_prints_the_reference_figures(assignment, printed):
     _line(out, r"^after 1000 updates: train NLL 2\.4605, dev NLL 2\.4588, dev perplexity 11\.69$")
     _line(out, r"^add-one count table of the train names: dev NLL 2\.4533, dev perplexity 11\.63$")
     _line(out, r"^W = 0\.01 x init_weights\(g\): initial NLL 3\.2957$")
+    # the gradient by hand, and the trigram network on the same split (issue 17)
+    agreement = _line(out, r"^largest difference from autograd on all 228,146 examples: (\S+) ")
+    assert float(agreement.group(1)) < 1e-6, agreement.group(0)
+    _line(out, r"^trigram network after  100 updates: train NLL 2\.5070, dev NLL 2\.5167, dev perplexity 12\.39$")
+    _line(out, r"^trigram network after 1000 updates: train NLL 2\.2360, dev NLL 2\.2556, dev perplexity 9\.54$")
+    _line(out, r"^add-one trigram table of the train names: dev NLL 2\.2365, dev perplexity 9\.36$")
     three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
     assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
