@@ -69,3 +69,16 @@ def round_trip(names_file, tmp_path_factory):
 def fidelity_report(names_file):
     """``fidelity_report(assignment)``: the solution run with every listed answer tried (once per session)."""
     return _Cache(fidelity.run)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How long each solved notebook took to autograde in the round trip (the 60 s budget)."""
+    times = {}
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for key, value in getattr(report, "user_properties", []):
+            if key == "notebook_seconds" and report.when == "call":
+                times[report.nodeid.split("[")[-1].rstrip("]")] = value
+    if times:
+        terminalreporter.write_sep("-", "autograding each solved notebook (nbgrader autograde, sandboxed)")
+        for assignment, seconds in sorted(times.items()):
+            terminalreporter.write_line(f"{assignment:28} {seconds:5.1f} s")

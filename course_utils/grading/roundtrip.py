@@ -15,6 +15,7 @@ import argparse
 import csv
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class RoundTrip:
     """student -> grade_id of each autograded test cell -> points scored."""
     export: dict[str, dict[str, str]]
     """student -> their row of ``nbgrader export``."""
+    solved_seconds: float = 0.0
+    """How long ``nbgrader autograde`` took for the solved submission (kernel start to scores)."""
 
     def release_dir(self) -> Path:
         return self.course / RELEASE_DIR / self.assignment
@@ -66,8 +69,11 @@ def run(assignment: str, workdir: Path, root: Path = COURSE_ROOT) -> RoundTrip:
             dest.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(dest))
 
+    seconds = {}
     for student in (SOLVED, BLANK):
+        started = time.perf_counter()
         _ok(api.autograde(assignment, student), f"autograde {assignment} for {student}")
+        seconds[student] = time.perf_counter() - started
 
     cell_scores: dict[str, dict[str, float]] = {}
     with Gradebook(api.coursedir.db_url) as gb:
@@ -86,7 +92,7 @@ def run(assignment: str, workdir: Path, root: Path = COURSE_ROOT) -> RoundTrip:
                    cwd=course, check=True, capture_output=True)
     with (course / "grades.csv").open(newline="") as fh:
         export = {row["student_id"]: row for row in csv.DictReader(fh)}
-    return RoundTrip(assignment, course, max_auto, cell_scores, export)
+    return RoundTrip(assignment, course, max_auto, cell_scores, export, seconds[SOLVED])
 
 
 def _ok(result: dict, what: str) -> None:
