@@ -24,7 +24,7 @@ preprocessors (the course's ``nbgrader_config.py`` routes it through the judge;
 the benchmark's plain copy undoes that). The canary is skipped: it runs once per
 course and is cached. Not part of ``make test``.
 
-    .venv/bin/python bench/grading.py --course [--sample 2] [--rounds 2]
+    .venv/bin/python bench/grading.py --course [--sample 2] [--rounds 2] [--assignments 00_math_toolkit ...]
 
 prices the judge on the course's own notebooks instead: for each assignment, a
 scratch course with ``--sample`` submissions of the solution, graded with one
@@ -242,7 +242,7 @@ def costs(base: Path, work: Path, sample: int, rounds: int) -> bool:
     return same
 
 
-def judge_on_course(work: Path, sample: int, rounds: int) -> bool:
+def judge_on_course(work: Path, sample: int, rounds: int, chosen: list[str] | None = None) -> bool:
     """Seconds per notebook of each real assignment graded with and without the judge; prints a
     table and returns whether the scores agree (every solution must score full marks both ways)."""
     from course_utils.grading.course import assignments
@@ -252,7 +252,7 @@ def judge_on_course(work: Path, sample: int, rounds: int) -> bool:
           "alternating rounds (seconds per notebook)")
     print(f"{'assignment':28} {'with judge':>11} {'without':>9} {'judge costs':>12}")
     agree, totals = True, {True: 0.0, False: 0.0}
-    for assignment in assignments():
+    for assignment in chosen or assignments():
         base = syn.make_course(work / "course" / assignment, [assignment])
         release, source, name = syn.versions(base, assignment)
         for i in range(sample):
@@ -280,7 +280,7 @@ def judge_on_course(work: Path, sample: int, rounds: int) -> bool:
         totals[False] += without
         print(f"{assignment:28} {with_:10.2f}s {without:8.2f}s {100 * (with_ / without - 1):+11.0f}%"
               f"   scores {', '.join(sorted(s for s, _ in grades))}")
-    print(f"{'all seven':28} {totals[True]:10.2f}s {totals[False]:8.2f}s "
+    print(f"{'all of them':28} {totals[True]:10.2f}s {totals[False]:8.2f}s "
           f"{100 * (totals[True] / totals[False] - 1):+11.0f}%")
     print(f"same score in every run of each assignment: {agree}")
     return agree
@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(the machine may be busy with other work)")
     parser.add_argument("--keep", type=Path, default=None, help="build the courses here and keep them")
     parser.add_argument("--costs-only", action="store_true", help="only price the sandbox and the checks")
+    parser.add_argument("--assignments", nargs="*", default=None, help="with --course: only these")
     parser.add_argument("--course", action="store_true",
                         help="price the judge on the course's own notebooks (--sample solved each)")
     parser.add_argument("--sample", type=int, default=12,
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.students
     try:
         if args.course:
-            return 0 if judge_on_course(work, args.sample, args.rounds) else 1
+            return 0 if judge_on_course(work, args.sample, args.rounds, args.assignments) else 1
         base = build_course(work / "base", n)
         if args.costs_only:
             return 0 if costs(base, work, args.sample, args.rounds) else 1

@@ -237,6 +237,15 @@ def _worker(conn, init: dict) -> None:
                   for a, nbs in init["releases"].items()},
         stage=Path(init["stage"]) / f"w{init['index']}", cell_timeout=init["cell_timeout"],
         log_dir=log_dir)
+    if init.get("judge", True):
+        # The judge's modules (torch, scipy.stats: seconds) load while the first kernel starts and
+        # runs the notebook's first cells, instead of inside its first test cell.
+        import threading
+
+        from .judge.session import preload
+
+        threading.Thread(target=preload, args=([nb for nbs in grader.releases.values() for nb in nbs.values()],),
+                         name="judge-preload", daemon=True).start()
     conn.send(("ready", None, None))
     while True:
         try:
@@ -539,10 +548,6 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
     """Grade ``todo`` on ``jobs`` worker processes. Returns False when interrupted."""
     from tqdm.auto import tqdm
 
-    if judge:  # the workers inherit the judge's modules instead of each importing them in a test
-        from .judge.session import preload
-
-        preload(nbformat.reads(text, as_version=4) for nbs in releases.values() for text in nbs.values())
 
     jobs = max(1, min(jobs, len(todo)))
     log_dir = root / AUTOGRADED / ".logs"
@@ -559,7 +564,7 @@ def _run_pool(todo: list[Task], summary: Summary, *, root, db_url, course_id, re
     init = {"root": str(root), "db_url": db_url, "course_id": course_id, "releases": releases,
             "stage": str(stage), "cell_timeout": cell_timeout, "log_dir": str(log_dir),
             "threads": max(1, (os.cpu_count() or 1) // jobs), "parent": os.getpid(),
-            "lock_fd": lock_fd, "runtime": runtime}
+            "lock_fd": lock_fd, "runtime": runtime, "judge": judge}
     order = _orders(releases)
     # fork starts a worker at once (nbgrader is imported already); spawn where there is no fork.
     methods = multiprocessing.get_all_start_methods()

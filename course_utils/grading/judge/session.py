@@ -449,10 +449,10 @@ def release_imports(release) -> dict[str, str]:
 
 
 def preload(releases) -> None:
-    """Import what the judges of these student versions will use, once, ahead of the first test.
+    """Import what the judges of these student versions will use, ahead of the first test.
 
-    The grader calls this before it forks its workers, which then inherit the modules: a
-    worker would otherwise import scipy.stats or torch (seconds) inside its first test cell.
+    A grading worker runs this in a thread as it starts: it would otherwise import
+    scipy.stats or torch (seconds) inside its first test cell, on the notebook's clock.
     """
     for release in releases:
         for path in release_imports(release).values():
