@@ -77,7 +77,7 @@ def pytest_terminal_summary(terminalreporter):
     for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
         for key, value in getattr(report, "user_properties", []):
             if key == "notebook_seconds" and report.when == "call":
-                times[report.nodeid.split("[")[-1].rstrip("]")] = value
+                times[report.nodeid.split("[")[-1].split("]")[0]] = value
     if times:
         terminalreporter.write_sep("-", "autograding each solved notebook (nbgrader autograde, sandboxed)")
         for assignment, seconds in sorted(times.items()):
