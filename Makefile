@@ -20,7 +20,7 @@ export PATH := $(BIN):$(PATH)
 INSTRUCTOR := $(wildcard solutions)
 
 .DEFAULT_GOAL := help
-.PHONY: help course setup install dot data notebooks student-lab check
+.PHONY: help course setup install kernel dot data notebooks student-lab check
 
 help:  ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ course: setup  ## set up everything, then open JupyterLab on notebooks/
 	$(BIN)/python -m jupyterlab --ServerApp.root_dir=notebooks --port=$(PORT) \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-setup: install dot data notebooks $(if $(INSTRUCTOR),,student-lab)  ## everything `course` does except starting JupyterLab
+setup: install kernel dot data notebooks $(if $(INSTRUCTOR),,student-lab)  ## everything `course` does except starting JupyterLab
 
 install: $(VENV)/.installed  ## create .venv and install the course package and its dependencies (with uv when it can, else pip; NO_UV=1 for pip)
 
@@ -70,6 +70,12 @@ $(VENV)/.installed: pyproject.toml
 		$(BIN)/python -m pip install --quiet -e ".[test]"; }
 	@touch $@
 	@echo "Installed into $(VENV)/."
+
+KERNELSPEC := $(VENV)/share/jupyter/kernels/bigram-course/kernel.json
+kernel: $(KERNELSPEC)  ## register the course's Python as the notebooks' kernel ("Python 3 (bigram course)") inside .venv
+
+$(KERNELSPEC): $(VENV)/.installed
+	$(BIN)/python -m course_utils.kernel
 
 dot:  ## make sure Graphviz's `dot` program is there (notebook 04 draws graphs with it)
 	@command -v dot >/dev/null && exit 0; \

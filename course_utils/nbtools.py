@@ -5,8 +5,10 @@ Shared by the student's self-check and the instructor's grading tools.
 
 from __future__ import annotations
 
+import ast
 import copy
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,34 @@ class Exercise:
     def block(self) -> range:
         """Cell indices from the answer cell to its last test cell."""
         return range(self.solution_index, max(self.test_indices, default=self.solution_index) + 1)
+
+
+def parse(source: str) -> ast.Module:
+    """A cell's syntax tree; an empty module for a cell that does not parse."""
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
+
+
+def names_bound(tree: ast.AST) -> set[str]:
+    """Names a cell binds in the notebook's namespace (not a function's locals)."""
+    return set(_bound(tree))
+
+
+def _bound(node: ast.AST) -> Iterator[str]:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield child.name
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+            yield child.id
+        elif not isinstance(child, ast.Lambda):
+            yield from _bound(child)
+
+
+def names_read(tree: ast.AST) -> set[str]:
+    """Every name a cell reads, function bodies included (they read it when called)."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def load_config(root: Path, **overrides: str) -> Config:

@@ -28,11 +28,11 @@ from typing import Any
 from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import Execute
 from tqdm.auto import tqdm
 
 from . import nbtools
 from .data import COURSE_ROOT
+from .kernel import CourseExecute
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 WRITTEN, UNANSWERED = "answered (graded by hand)", "not answered yet"
@@ -79,8 +79,8 @@ class NotebookReport:
     first_error: FirstError | None = None
 
 
-class _QuietExecute(Execute):
-    """nbgrader's Execute with the kernel's own stderr discarded.
+class _QuietExecute(CourseExecute):
+    """nbgrader's Execute on the course's interpreter, with the kernel's own stderr discarded.
 
     The kernel process logs there ("Kernel is running over TCP without encryption"),
     which lands in the middle of the progress bar; what cells print to stderr

@@ -18,15 +18,19 @@ from typing import Any
 
 from jupyter_server.utils import url_path_join
 from nbformat import NotebookNode
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
 from nbgrader.server_extensions.validate_assignment import handlers
 from nbgrader.validator import Validator
 from tornado import web
 
 from . import selfcheck
+from .kernel import CourseExecute
 
 
 class CourseValidator(Validator):
-    """nbgrader's Validator; its reply starts with the course's summary."""
+    """nbgrader's Validator on the course's interpreter; its reply starts with the course's summary."""
+
+    preprocessors = [CheckCellMetadata, ClearOutput, CourseExecute]
 
     def _preprocess(self, nb: NotebookNode) -> NotebookNode:
         self._released_form = copy.deepcopy(nb)

@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 import pytest
@@ -45,20 +46,42 @@ def _solve(path: Path, assignment: str, only: set[str] | None) -> None:
     nbformat.write(solved(nbtools.read(path), nbtools.read(source), only=only), str(path))
 
 
+# The visible tests fail it (tests/fidelity/01_probability.toml: it drops the top of the support).
+WRONG_TOTAL = """lo, hi = dist.support()
+if hasattr(dist, "pmf"):
+    total = float(np.sum(dist.pmf(np.arange(int(lo), int(hi)))))
+else:
+    total, _ = integrate.quad(dist.pdf, lo, hi)"""
+
+
+def _answer(path: Path, grade_id: str, code: str) -> None:
+    nb = nbtools.read(path)
+    cell = nb.cells[nbtools.exercises(nb)[grade_id].solution_index]
+    cell.source = nbtools.fill_answer(cell.source, code)
+    nbformat.write(nb, str(path))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+class Lab(NamedTuple):
+    url: str
+    notebooks: Path
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, names_file):
-    """A JupyterLab server on the student distribution; yields its base URL."""
+    """A JupyterLab server on the student distribution."""
     work = tmp_path_factory.mktemp("browser")
     course = build(work).parent / NAME
     handout.add_missing(course)  # what `make notebooks` does in the student's copy
     notebooks = course / "notebooks"
-    _solve(notebooks / "01_probability" / "probability.ipynb", "01_probability", {"first_letter_distribution"})
+    probability = notebooks / "01_probability" / "probability.ipynb"
+    _solve(probability, "01_probability", {"first_letter_distribution"})
+    _answer(probability, "total_probability", WRONG_TOTAL)
     _solve(next((notebooks / "04_autograd").glob("*.ipynb")), "04_autograd", None)
     config = work / "jupyter-config"
     studentlab.configure(config)
@@ -87,7 +110,7 @@ def lab(tmp_path_factory, names_file):
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"JupyterLab did not start:\n{(work / 'lab.log').read_text()[-3000:]}")
                 time.sleep(0.5)
-        yield url
+        yield Lab(url, notebooks)
     finally:
         server.terminate()  # the server shuts its kernels down on SIGTERM
         try:
@@ -110,17 +133,21 @@ def browser():
         chromium.close()
 
 
-def _open_and_run_all(browser, url: str, path: str, timeout_s: float):
+def _open(browser, url: str, path: str):
+    """A fresh page on the notebook at ``path``, once its kernel is up."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     # a workspace of its own, so JupyterLab does not reopen the other test's notebook
     workspace = re.sub(r"\W", "-", path)
     page.goto(f"{url}/lab/workspaces/{workspace}/tree/{path}?reset&token={TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=60_000)  # the kernel is up
+    return page
+
+
+def _run_all(page, timeout_s: float) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    # Done when cells have run and none is queued ([*]). The front end stops at the first
-    # cell that raises (an unfilled exercise), as it does for students.
+    # Done when cells have run and none is queued ([*]).
     page.wait_for_function(
         """() => {
             const prompts = [...document.querySelectorAll(
@@ -129,15 +156,49 @@ def _open_and_run_all(browser, url: str, path: str, timeout_s: float):
                 && !prompts.some(p => p.textContent.includes('*'));
         }""", timeout=timeout_s * 1000)
     page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=timeout_s * 1000)
+
+
+def _open_and_run_all(browser, url: str, path: str, timeout_s: float):
+    page = _open(browser, url, path)
+    _run_all(page, timeout_s)
     return page
+
+
+def _code_cells(page) -> list[dict]:
+    """Each code cell of the open notebook: its source and what its outputs hold."""
+    return page.evaluate("""() => [...document.querySelectorAll(
+            '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')].map(cell => ({
+        source: cell.querySelector('.jp-InputArea-editor .cm-content')?.innerText ?? '',
+        text: cell.querySelector('.jp-OutputArea')?.innerText ?? '',
+        images: cell.querySelectorAll('.jp-OutputArea img, .jp-OutputArea svg').length,
+    }))""")
 
 
 def test_validate_in_the_browser(lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = _open_and_run_all(browser, lab, "01_probability/probability.ipynb", 120)
+    page = _open(browser, lab.url, "01_probability/probability.ipynb")
+    page.wait_for_timeout(1000)  # the front end has merged the kernel's metadata by now
+    page.screenshot(path=str(ARTIFACTS / "01-opened.png"))
+    assert page.locator(".lm-TabBar-tab.jp-mod-dirty").count() == 0, "a fresh notebook opens with unsaved changes"
+    _run_all(page, 120)
     assert page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").count() == 0, \
         "students should not see the instructor's Nbgrader menu"
     page.screenshot(path=str(ARTIFACTS / "01-after-run-all.png"))
+    cells = _code_cells(page)
+    passing = next(c for c in cells if "# Tests for first_letter_distribution" in c["source"])
+    assert "\u2713 first_letter_distribution: visible tests pass" in passing["text"], passing["text"]
+    failing = next(c for c in cells if "# Tests for total_probability" in c["source"])
+    lines = failing["text"].strip().splitlines()
+    assert "AssertionError" in failing["text"] and "total_probability(" in failing["text"], failing["text"]
+    assert len(lines) <= 6 and "checks.py" not in failing["text"], failing["text"]
+    # Run All rendered every lecture plot that needs no exercise (the rest carry raises-exception)
+    released = [c for c in nbtools.read(lab.notebooks / "01_probability" / "probability.ipynb").cells
+                if c.cell_type == "code"]
+    assert len(released) == len(cells)
+    blank = [c.source.splitlines()[0] for c, shown in zip(released, cells)
+             if "plots." in c.source and "raises-exception" not in c.metadata.get("tags", [])
+             and not shown["images"]]
+    assert not blank, f"lecture plots left blank by Run All: {blank}"
     page.get_by_role("button", name="Validate").click()
     dialog = page.locator(".jp-Dialog")
     dialog.wait_for(timeout=180_000)
@@ -146,19 +207,19 @@ def test_validate_in_the_browser(lab, browser):
     text = dialog.inner_text()
     page.screenshot(path=str(ARTIFACTS / "01-validate.png"))
     # the course's summary comes first (course_utils/validation.py), then nbgrader's failing cells
-    summary = text.find("SUMMARY: 1 of 12 exercises pass the visible tests; not attempted:")
+    summary = text.find("SUMMARY: 1 of 12 exercises pass the visible tests; failing: total_probability; not attempted:")
     assert 0 <= summary < text.find("Tests for total_probability"), text[:2000]
     assert "pseudo_counts_answer." in " ".join(text.split()), text[:2000]
     assert "Tests for total_probability" in text, text[:2000]  # an unfilled exercise fails
     assert "Tests for first_letter_distribution" not in text, text[:2000]  # the filled one passes
     with pytest.raises(OSError):  # the instructor's formgrader is switched off for students
-        urllib.request.urlopen(f"{lab}/formgrader?token={TOKEN}", timeout=10)
+        urllib.request.urlopen(f"{lab.url}/formgrader?token={TOKEN}", timeout=10)
 
 
 def test_computation_graph_renders_as_svg(lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = next((COURSE_ROOT / "notebooks" / "04_autograd").glob("*.ipynb")).name
-    page = _open_and_run_all(browser, lab, f"04_autograd/{path}", 180)
+    page = _open_and_run_all(browser, lab.url, f"04_autograd/{path}", 180)
     # course_utils.graphs sends the graph as HTML holding the <svg> inline (so it can shrink to
     # the column); JupyterLab prefers that to the image/svg+xml copy of the same bundle.
     graphs = page.locator(".jp-OutputArea-output .course-graph svg")

@@ -18,6 +18,7 @@ from course_utils.grading.course import (
     assignments,
     source_notebooks,
 )
+from course_utils.kernel import KERNELSPEC
 
 NOTEBOOKS = sorted(p for folder in (SOURCE_DIR, RELEASE_DIR) for p in (COURSE_ROOT / folder).rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
@@ -37,7 +38,7 @@ def test_notebook_is_in_nbformat_canonical_form(path):
     nb = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
     nbformat.validate(nb)
     assert text == nbformat.writes(nb) + "\n", "not in nbformat's canonical JSON: run `pre-commit run -a`"
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert nb.metadata.get("kernelspec") == KERNELSPEC, "run python -m course_utils.grading.tags"
 
 
 def test_notebooks_are_stripped():

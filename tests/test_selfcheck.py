@@ -203,3 +203,48 @@ def test_validate_puts_the_course_summary_first(tmp_path, names_file):
     assert rest.startswith("FIRST FAILING CELL:\n# Tests for angle")  # nbgrader's own report follows
     assert "NotImplementedError" in first["raw_error"]
     assert len(results["failed"]) > 1 and "SUMMARY" not in results["failed"][1]["source"]
+
+
+def test_the_course_commands_resolve_every_kernel_name_to_this_interpreter():
+    from course_utils.grading.autograde import TrackedExecute
+    from course_utils.grading.sandbox import SandboxedKernelManager
+    from course_utils.kernel import CourseExecute, CourseKernelManager, CourseKernelSpecManager
+    from course_utils.validation import CourseValidator
+
+    for name in ("bigram-course", "python3", "some-other-kernel"):
+        assert CourseKernelSpecManager().get_kernel_spec(name).argv[0] == sys.executable
+    assert CourseExecute in CourseValidator.preprocessors
+    assert issubclass(TrackedExecute().kernel_manager_class, CourseKernelManager)
+    assert issubclass(SandboxedKernelManager, CourseKernelManager)
+
+
+@pytest.mark.notebook
+def test_make_check_ignores_a_conflicting_user_kernelspec(tmp_path, names_file):
+    """Issue 18.13: user-level `python3` and `bigram-course` kernelspecs that start another
+    interpreter change nothing: make check runs the course's own Python."""
+    impostor = tmp_path / "other-python"
+    marker = tmp_path / "impostor-ran"
+    impostor.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    impostor.chmod(0o755)
+    data = tmp_path / "jupyter-data"
+    for name in ("python3", "bigram-course"):
+        (data / "kernels" / name).mkdir(parents=True)
+        (data / "kernels" / name / "kernel.json").write_text(
+            f'{{"argv": ["{impostor}", "-f", "{{connection_file}}"], "display_name": "other", "language": "python"}}')
+    path = COURSE_ROOT / "notebooks" / "00_math_toolkit" / "math_toolkit.ipynb"
+    nb = nbtools.read(path)
+    assert nb.metadata.kernelspec.name == "bigram-course"
+    cell = nb.cells[nbtools.exercises(nb)["angle"].solution_index]
+    cell.source = nbtools.fill_answer(
+        cell.source, "x, y = np.asarray(x, float), np.asarray(y, float)\n"
+                     "theta = np.arccos(np.clip(x @ y / np.linalg.norm(x) / np.linalg.norm(y), -1, 1))")
+    target = tmp_path / "notebooks" / "00_math_toolkit" / path.name
+    target.parent.mkdir(parents=True)
+    nbformat.write(nb, str(target))
+    # user-level kernelspecs first (jupyter_core otherwise prefers the virtual environment's own)
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(data), "JUPYTER_PREFER_ENV_PATH": "0", "PYTHONWARNINGS": "ignore"}
+    run = subprocess.run([sys.executable, "-m", "course_utils.selfcheck", str(target)],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=COURSE_ROOT)
+    assert run.returncode == 0, run.stderr
+    assert not marker.exists(), "make check started the user's kernelspec"
+    assert re.search(r"^00_math_toolkit\s+angle\s+passed\s+1/1$", run.stdout, re.MULTILINE), run.stdout

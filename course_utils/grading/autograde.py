@@ -42,6 +42,7 @@ from nbgrader.preprocessors import (
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer
 
+from ..kernel import CourseExecute
 from . import gradebook as gbk
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR, load_config
@@ -188,7 +189,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit:,} characters cut by the grader]"
 
 
-class TrackedExecute(Execute):
+class TrackedExecute(CourseExecute):
     """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung,
     with every test cell judged outside the student's kernel (:mod:`.judge`)."""
 

@@ -61,8 +61,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode, default
+
+from ..kernel import CourseKernelManager
 
 INSTALL_HINT = (
     "Install bubblewrap with `sudo apt-get install bubblewrap` (Debian/Ubuntu; "
@@ -247,8 +248,8 @@ def _running(process) -> bool:
         return False
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernels run inside bubblewrap (see the module docstring)."""
+class SandboxedKernelManager(CourseKernelManager):
+    """The course's kernel manager, its kernels inside bubblewrap (see the module docstring)."""
 
     memory_mb = Integer(4096, config=True, help="Address-space limit of each process in the sandbox (MB).")
     cpu_seconds = Integer(300, config=True, help="CPU-time limit of the kernel process (s); SIGXCPU after it.")

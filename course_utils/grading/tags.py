@@ -9,38 +9,22 @@ after editing ``solutions/``, then ``make release``.
 
 from __future__ import annotations
 
-import ast
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 from nbgrader import utils
 
+from .. import nbtools
+from ..kernel import KERNELSPEC
 from .course import COURSE_ROOT, assignments, source_notebooks
 
 TAG = "raises-exception"
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {
     "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
     "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
     "pygments_lexer": "ipython3", "version": "3.11.7"}
 """What ipykernel writes on the course's Python, so a fresh notebook opens without unsaved changes."""
-
-
-def _bound(node: ast.AST) -> Iterator[str]:
-    """Names a cell binds in the notebook's namespace (not a function's locals)."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield child.name
-        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-            yield child.id
-        elif not isinstance(child, ast.Lambda):
-            yield from _bound(child)
-
-
-def _read(tree: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def tag_notebook(nb: nbformat.NotebookNode) -> int:
@@ -53,13 +37,10 @@ def tag_notebook(nb: nbformat.NotebookNode) -> int:
         if cell.cell_type != "code":
             continue
         tags = [t for t in cell.metadata.get("tags", []) if t != TAG]
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            tree = ast.Module(body=[], type_ignores=[])
-        bound = set(_bound(tree))
+        tree = nbtools.parse(cell.source)
+        bound = nbtools.names_bound(tree)
         # A name the cell binds itself (a loop variable, say) is no dependence on an earlier cell.
-        if utils.is_grade(cell) or utils.is_solution(cell) or (_read(tree) - bound) & pending:
+        if utils.is_grade(cell) or utils.is_solution(cell) or (nbtools.names_read(tree) - bound) & pending:
             pending |= bound
             tags.append(TAG)
             count += 1

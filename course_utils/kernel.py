@@ -1,0 +1,73 @@
+"""The course's kernel: this very interpreter, whatever kernelspecs the machine has.
+
+Every notebook names the kernelspec ``bigram-course`` (``make setup`` installs it into
+``.venv``, for JupyterLab). The course's own commands (``make check``, Validate, grading)
+do not look it up at all: :class:`CourseKernelManager` starts ``sys.executable``, so a
+user-level ``python3`` or ``bigram-course`` kernelspec pointing at another Python can
+never run the notebooks.
+
+    python -m course_utils.kernel     # install the kernelspec into this environment
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from nbgrader.preprocessors import Execute
+from traitlets import default
+
+KERNEL_NAME = "bigram-course"
+DISPLAY_NAME = "Python 3 (bigram course)"
+KERNELSPEC = {"display_name": DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
+"""The notebooks' ``kernelspec`` metadata: what JupyterLab writes for the installed spec."""
+
+
+def course_spec() -> KernelSpec:
+    """An ipykernel on the interpreter running this code."""
+    return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                      display_name=DISPLAY_NAME, language="python", metadata={"debugger": True})
+
+
+class CourseKernelSpecManager(KernelSpecManager):
+    """Resolves every kernel name to :func:`course_spec`.
+
+    The course's notebooks are all Python; a submission whose metadata names another kernel
+    (``python3`` from an older copy, one a student picked) is still run on the course's Python.
+    """
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return course_spec()
+
+
+class CourseKernelManager(AsyncKernelManager):
+    """nbclient's kernel manager, starting the course's interpreter (see the module docstring)."""
+
+    @default("kernel_spec_manager")
+    def _course_specs(self) -> KernelSpecManager:
+        return CourseKernelSpecManager(data_dir=self.data_dir)
+
+
+class CourseExecute(Execute):
+    """nbgrader's Execute on :class:`CourseKernelManager`.
+
+    nbgrader's ``Execute.__init__`` passes its kernel manager class as a keyword, which beats
+    the configuration, so the course's manager is passed the same way.
+    """
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("kernel_manager_class", CourseKernelManager)
+        super().__init__(**kwargs)
+
+
+def install(prefix: str = sys.prefix) -> str:
+    """Install the ``bigram-course`` kernelspec under ``prefix``; returns its folder."""
+    from ipykernel.kernelspec import install as ipykernel_install
+
+    return ipykernel_install(kernel_name=KERNEL_NAME, display_name=DISPLAY_NAME, prefix=prefix)
+
+
+if __name__ == "__main__":
+    print(f"Installed the {KERNEL_NAME!r} kernel ({sys.executable}) in {install()}")
