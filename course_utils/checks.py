@@ -33,7 +33,7 @@ import textwrap
 
 # Bound in this module so that a notebook replacing them in `builtins` later does not reach here.
 from builtins import abs, bool, float, int, isinstance, len, list, repr, str, tuple, type, zip  # noqa: A004, UP029
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from math import isfinite
 from typing import Any, NoReturn
 
@@ -47,7 +47,7 @@ from numpy import isnan as _isnan
 from numpy import nanargmax as _nanargmax
 from numpy import unravel_index as _unravel_index
 
-__all__ = ["as_array", "as_float", "as_text", "check", "check_close", "check_equal", "check_shape"]
+__all__ = ["as_array", "as_float", "as_text", "check", "check_close", "check_equal", "check_shape", "stand_in"]
 _ndarray, _float64, _bool_ = np.ndarray, np.float64, np.bool_
 
 # Characters per line of a failure in a notebook: JupyterLab's default column holds about
@@ -198,6 +198,40 @@ def check(condition: bool, message: str) -> None:
         _raise(message)
 
 
+_UNDEFINED = object()
+
+
+def stand_in(namespace: MutableMapping[str, Any], **references: Any) -> None:
+    """For the rest of this test cell, the notebook's ``name`` is ``references[name]``.
+
+    A hidden test grades one exercise on its own by standing a reference in for an earlier
+    exercise it calls (``stand_in(globals(), entropy=_entropy)`` at the top of the cell), so
+    a mistake costs its own exercise only. ``namespace`` is the test cell's ``globals()``:
+    at grading time the judge's, which binds the name in the student's kernel and puts the
+    student's own back when the cell ends, pass or fail; in a notebook, IPython does that.
+    """
+    rebind = getattr(namespace, "rebind", None)
+    if rebind is not None:
+        for name, value in references.items():
+            rebind(name, value)
+        return
+    previous = {name: namespace.get(name, _UNDEFINED) for name in references}
+    namespace.update(references)
+    shell = _ipython()
+    if shell is None:
+        return
+
+    def restore(*_: Any) -> None:
+        for name, value in previous.items():
+            if value is _UNDEFINED:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+        shell.events.unregister("post_run_cell", restore)
+
+    shell.events.register("post_run_cell", restore)
+
+
 def check_shape(got: Any, shape: Sequence[int], what: str = "your answer") -> None:
     """The answer has exactly this shape."""
     __tracebackhide__ = True
@@ -297,10 +331,15 @@ def announce_passing_test(result: Any) -> None:
         print(line, file=sys.stdout, flush=True)
 
 
+def _ipython() -> Any:
+    """The IPython shell this code runs in, or None (IPython not imported: not in a notebook)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
 def _register_with_ipython() -> None:
     """Hook :func:`announce_passing_test` into the IPython shell this module is imported in, once."""
-    ipython = sys.modules.get("IPython")  # not imported: not in a notebook, nothing to do
-    shell = ipython.get_ipython() if ipython is not None else None
+    shell = _ipython()
     if shell is None:
         return
     callbacks = shell.events.callbacks["post_run_cell"]

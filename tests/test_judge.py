@@ -269,3 +269,76 @@ def test_a_flat_list_of_plain_values_crosses_in_one_piece_and_nothing_else_passe
     for forged in [("plain", "list", (object(),)), ("plain", "dict", ("a",)), ("plain", "list", ["a"])]:
         with pytest.raises(wire.WireError):
             wire.decode(forged, handle=None)
+
+
+def test_a_reference_stands_in_for_an_earlier_exercise_until_the_cell_ends():
+    """checks.stand_in at grading time: the student's later function calls the reference, in the
+    kernel, for this test cell only, pass or fail; the next cell sees the student's own again."""
+    student = '''
+def entropy(p):
+    return 42.0  # wrong: the earlier exercise
+
+def report(p):
+    return {"h": entropy(p)}  # the later exercise, right: it calls entropy
+'''
+    prelude = '''
+from course_utils.checks import stand_in
+def _entropy(p):
+    p = np.asarray(p, dtype=float)
+    return float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+stand_in(globals(), entropy=_entropy)
+'''
+    passing = prelude + "check_close(report([0.5, 0.5])['h'], 1.0, 'report')"
+    failing = prelude + "check(False, 'the test fails after standing in')"
+    after = "check_close(report([0.5, 0.5])['h'], 42.0, 'the student own entropy is back')"
+    cells = judge_cells(student, passing, after, failing, after)
+    assert [errors(c) for c in cells] == [[], [], ["AssertionError: the test fails after standing in"], []]
+
+
+def test_stand_in_in_a_notebook_lasts_for_the_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
+        "from course_utils.checks import stand_in\ndef f():\n    return 1\ndef g():\n    return f()",
+        "stand_in(globals(), f=lambda: 2)\nprint(g())",
+        "print(g())")])
+    NotebookClient(nb, timeout=30, kernel_name="python3").execute()
+    assert [c.outputs[0].text for c in nb.cells[1:]] == ["2\n", "1\n"]
+
+
+def test_a_class_that_stands_in_builds_its_objects_in_the_kernel():
+    """What a test builds with a stood-in class lives in the kernel, so the student's code can
+    change it there and the test sees the change; a name the student never defined works too."""
+    student = """
+class Box:
+    def __init__(self, v):
+        self.v = 0  # wrong: the earlier exercise
+
+def fill(box):
+    box.v += 1  # the later exercise, right
+
+def make(v):
+    return Box(v)
+"""
+    test = """
+from course_utils.checks import stand_in
+class _Box:
+    def __init__(self, v):
+        self.v = v
+def _helper():
+    return 7
+stand_in(globals(), Box=_Box, helper=_helper)
+_b = Box(3)
+fill(_b)
+check_equal(_b.v, 4, "the box the test built, filled by the student's code")
+check_equal(make(5).v, 5, "make() builds the reference box")
+check_equal(helper(), 7, "a name the student never defined")
+"""
+    after = """
+check_equal(make(5).v, 0, "the student's own Box is back")
+try:
+    helper
+    check(False, "helper was left behind")
+except NameError:
+    pass
+"""
+    cells = judge_cells(student, test, after)
+    assert [errors(c) for c in cells] == [[], []]

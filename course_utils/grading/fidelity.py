@@ -8,6 +8,15 @@ last test cell) are run with it; the test cells are judged as at grading time
 (:mod:`.judge`) and scored the way nbgrader scores them. Then the real cells run,
 so each later exercise again sees the instructor's solution of the earlier ones.
 
+Then, with the whole notebook run, each ``wrong`` answer is put back in place to see what
+else it costs (the cascade): every later cell that reads a name it binds, directly or through
+a cell re-run for that reason, runs again with it, and the later exercises whose tests fail
+are recorded. They must be exactly the answer's ``fails`` list (default: none), so a mistake
+costs its own exercise only unless the data says why not. A lecture cell runs again only when
+a later test reads what it binds, directly or through other such cells (plots do not), and
+not when it took longer than ``SLOW_CELL_SECONDS`` (training loops): a test reading what it
+computed sees the solution's values. Afterwards every re-run cell runs again as it was.
+
 The grading command's source scan (:mod:`.integrity`) must find nothing in any
 listed answer: every answer here is an honest attempt, so a finding is a false
 alarm to fix.
@@ -18,6 +27,7 @@ alarm to fix.
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import os
 import sys
@@ -29,6 +39,7 @@ import tomllib
 from nbclient import NotebookClient
 
 from .. import nbtools
+from ..kernel import CourseKernelManager
 from . import integrity
 from .course import COURSE_ROOT, load_config, source_notebooks
 from .judge import Judge, run_test_cell
@@ -38,6 +49,7 @@ FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
 # answer (a constant, the un-normalised result, the commonest slip) that the visible tests
 # alone, as the student runs them, must already fail.
 KINDS = ("wrong", "correct", "wrong_visible")
+SLOW_CELL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class Answer:
     kind: str
     why: str
     code: str
+    fails: tuple[str, ...] = ()
+    """Later exercises a wrong answer must cost too (the tests of which cannot be isolated from it)."""
 
     @property
     def label(self) -> str:
@@ -57,17 +71,24 @@ class Verdict:
     answer: Answer
     passed: bool
     failures: list[str]
+    cascade: list[str] | None = None
+    """The later exercises whose tests failed with this answer in place (wrong answers only)."""
 
     @property
     def ok(self) -> bool:
-        """The tests judged this answer as they should."""
-        return self.passed == (self.answer.kind == "correct")
+        """The tests judged this answer as they should, and it cost exactly the exercises listed."""
+        return (self.passed == (self.answer.kind == "correct")
+                and (self.cascade is None or sorted(self.cascade) == sorted(self.answer.fails)))
 
     def describe(self) -> str:
         outcome = "passed" if self.passed else "failed (" + "; ".join(self.failures) + ")"
         expected = {"correct": "pass", "wrong": "fail",
                     "wrong_visible": "fail the visible tests"}[self.answer.kind]
-        return f"{'ok ' if self.ok else 'BAD'} {self.answer.label}: should {expected}, {outcome}"
+        text = f"{'ok ' if self.ok else 'BAD'} {self.answer.label}: should {expected}, {outcome}"
+        if self.cascade is not None and sorted(self.cascade) != sorted(self.answer.fails):
+            text += (f"; later exercises it costs: {', '.join(self.cascade) or 'none'}"
+                     f" (fails = {list(self.answer.fails)} in the data)")
+        return text
 
 
 @dataclass
@@ -105,13 +126,18 @@ def load_answers(assignment: str, directory: Path = FIDELITY_DIR) -> list[Answer
         missing = {"exercise", "kind", "why", "code"} - entry.keys()
         if missing or entry["kind"] not in KINDS:
             raise ValueError(f"{path}: answer #{i + 1} needs exercise, kind ({'|'.join(KINDS)}), why, code")
-        answers.append(Answer(entry["exercise"], entry["kind"], entry["why"], entry["code"]))
+        fails = entry.get("fails", [])
+        if fails and entry["kind"] != "wrong":
+            raise ValueError(f"{path}: answer #{i + 1}: only a wrong answer lists the exercises it fails")
+        answers.append(Answer(entry["exercise"], entry["kind"], entry["why"], entry["code"], tuple(fails)))
     return answers
 
 
 def coverage_problems(exercises: dict[str, nbtools.Exercise], answers: list[Answer]) -> list[str]:
     """Exercises without an answer of every kind, and answers for unknown exercises."""
     problems = [f"answer for unknown exercise {a.exercise!r}" for a in answers if a.exercise not in exercises]
+    problems += [f"{a.label}: fails names an unknown exercise {f!r}" for a in answers for f in a.fails
+                 if f not in exercises]
     for grade_id in exercises:
         for kind in KINDS:
             if not any(a.exercise == grade_id and a.kind == kind for a in answers):
@@ -119,8 +145,10 @@ def coverage_problems(exercises: dict[str, nbtools.Exercise], answers: list[Answ
     return problems
 
 
-def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None = None) -> Report:
-    """Execute the assignment's solution notebook once, trying every answer on its exercise."""
+def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None = None,
+        cascade: bool = True) -> Report:
+    """Execute the assignment's solution notebook once, trying every answer on its exercise
+    (and, with ``cascade``, what each wrong answer costs the later exercises)."""
     root = Path(root)
     (path,) = source_notebooks(assignment, root)
     nb = nbtools.read(path)
@@ -133,7 +161,7 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     timeout = load_config(root).Execute.get("timeout", 60)
 
     client = NotebookClient(
-        nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+        nb, timeout=timeout, allow_errors=True, kernel_manager_class=CourseKernelManager,
         resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.perf_counter()
@@ -142,6 +170,7 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     pristine = copy.deepcopy(nb)  # nbclient stores each executed cell back into nb
     plan = integrity.Plan.from_release(pristine)
     judge = Judge.for_release(pristine, timeout=timeout)
+    seconds: dict[int, float] = {}
     try:
         with client.setup_kernel():
             for index, original in enumerate(pristine.cells):
@@ -159,7 +188,11 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
                         grade_id = cell.metadata.nbgrader["grade_id"]
                         report.solution_failures.append(f"{grade_id} ({nbtools.error_summary(cell)})")
                 else:
+                    began = time.perf_counter()
                     client.execute_cell(cell, index)
+                    seconds[index] = time.perf_counter() - began
+            if cascade:
+                _cascades(client, judge, pristine, exercises, report.verdicts, scorer, seconds)
     finally:
         judge.close()
         if previous is None:
@@ -200,13 +233,98 @@ def _try(client: NotebookClient, judge: Judge, nb, exercise: nbtools.Exercise, a
     return Verdict(answer, passed=not failures, failures=failures)
 
 
+def _cascades(client: NotebookClient, judge: Judge, nb, exercises: dict[str, nbtools.Exercise],
+              verdicts: list[Verdict], scorer: nbtools.CellScorer, seconds: dict[int, float]) -> None:
+    """Set each wrong answer's ``cascade``: the later exercises whose tests fail with it in place.
+
+    The answers of one exercise run one after the other, and the cells they made run again
+    as they were only after the last: each answer re-runs every cell an earlier one did, so
+    none sees another's leftovers.
+    """
+    test_of = {i: ex.grade_id for ex in exercises.values() for i in ex.test_indices}
+    feeds_a_test = _feeding_tests(nb, set(test_of), {ex.solution_index for ex in exercises.values()})
+    by_exercise: dict[str, list[Verdict]] = {}
+    for verdict in verdicts:
+        if verdict.answer.kind == "wrong":
+            by_exercise.setdefault(verdict.answer.exercise, []).append(verdict)
+    for grade_id, group in by_exercise.items():
+        exercise = exercises[grade_id]
+        rerun, tainted = {exercise.solution_index}, set()
+        try:
+            for verdict in group:
+                cell = copy.deepcopy(nb.cells[exercise.solution_index])
+                cell.source = nbtools.fill_answer(cell.source, verdict.answer.code)
+                client.execute_cell(cell, exercise.solution_index, store_history=False)
+                tainted |= _changed(nbtools.parse(cell.source))
+                verdict.cascade = []
+                for index in range(exercise.block.stop, len(nb.cells)):
+                    original = nb.cells[index]
+                    if original.cell_type != "code":
+                        continue
+                    tree = nbtools.parse(original.source)
+                    if not nbtools.names_read(tree) & tainted:
+                        continue
+                    cell = copy.deepcopy(original)
+                    if index in test_of:
+                        if test_of[index] not in verdict.cascade:
+                            run_test_cell(client, judge, cell, index)
+                            if not scorer.passed(cell):
+                                verdict.cascade.append(test_of[index])
+                    elif index in feeds_a_test and seconds.get(index, 0.0) <= SLOW_CELL_SECONDS:
+                        client.execute_cell(cell, index, store_history=False)
+                        rerun.add(index)
+                        tainted |= _changed(tree)
+        finally:
+            for index in sorted(rerun):  # back to the solution's state
+                client.execute_cell(copy.deepcopy(nb.cells[index]), index, store_history=False)
+
+
+def _changed(tree: ast.AST) -> set[str]:
+    """Names a cell binds, and those whose object it changes (``Tensor.__mul__ = tensor_mul``)
+    when it runs (not what the functions it defines change when called)."""
+    changed = nbtools.names_bound(tree)
+    pending = list(ast.iter_child_nodes(tree))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        for target in targets:
+            while isinstance(target, (ast.Attribute, ast.Subscript)):
+                target = target.value
+                if isinstance(target, ast.Name):
+                    changed.add(target.id)
+    return changed
+
+
+def _feeding_tests(nb, tests: set[int], answers: set[int]) -> set[int]:
+    """Code cells whose bindings a later test cell reads, directly or through other such cells
+    (answer cells always count: what they define is called at test time)."""
+    needed: set[str] = set()
+    feeding: set[int] = set()
+    for index in reversed(range(len(nb.cells))):
+        cell = nb.cells[index]
+        if cell.cell_type != "code":
+            continue
+        tree = nbtools.parse(cell.source)
+        if index in tests or index in answers or _changed(tree) & needed:
+            needed |= nbtools.names_read(tree)
+            if index not in tests:
+                feeding.add(index)
+    return feeding
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check that an assignment's tests grade fairly.")
     parser.add_argument("assignments", nargs="+")
+    parser.add_argument("--no-cascade", action="store_true",
+                        help="do not check what each wrong answer costs the later exercises (faster)")
     args = parser.parse_args(argv)
     ok = True
     for assignment in args.assignments:
-        report = run(assignment)
+        report = run(assignment, cascade=not args.no_cascade)
         print(report.describe())
         ok = ok and report.ok
     return 0 if ok else 1

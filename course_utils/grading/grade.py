@@ -55,7 +55,7 @@ from pathlib import Path
 import nbformat
 
 from . import gradebook as gbk
-from .course import COURSE_ROOT, load_config
+from .course import COURSE_ROOT, SOURCE_DIR, load_config
 from .course import assignments as all_assignments
 
 SUBMITTED = "submitted"
@@ -206,6 +206,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def _source(root: Path, assignment: str, name: str) -> nbformat.NotebookNode | None:
+    """The instructor's version of a notebook (its test cells with the hidden tests), if readable."""
+    try:
+        return nbformat.read(str(root / SOURCE_DIR / assignment / f"{name}.ipynb"), as_version=4)
+    except Exception:  # noqa: BLE001  (only an optimisation rides on it)
+        return None
+
+
 def _worker(conn, init: dict) -> None:
     """A worker process: receives tasks on ``conn``, autogrades them, sends results back."""
     _die_with_parent()
@@ -244,8 +252,9 @@ def _worker(conn, init: dict) -> None:
 
         from .judge.session import preload
 
-        threading.Thread(target=preload, args=([nb for nbs in grader.releases.values() for nb in nbs.values()],),
-                         name="judge-preload", daemon=True).start()
+        notebooks = [(nb, _source(Path(init["root"]), assignment, name))
+                     for assignment, nbs in grader.releases.items() for name, nb in nbs.items()]
+        threading.Thread(target=preload, args=(notebooks,), name="judge-preload", daemon=True).start()
     conn.send(("ready", None, None))
     while True:
         try:

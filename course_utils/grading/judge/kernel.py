@@ -86,6 +86,15 @@ class KernelService(rpyc.Service):
             return ("undefined",)
         return ("ok", encode(namespace[name]))
 
+    def exposed_assign(self, name: str, blob: bytes, refs: tuple) -> tuple:
+        """Bind a notebook name to a value of the test's (a reference piece, see checks.stand_in);
+        an empty ``blob`` removes the name."""
+        if blob:
+            _user_namespace()[name] = _Unpickler(blob, refs).load()
+        else:
+            _user_namespace().pop(name, None)
+        return ("ok",)
+
     def exposed_done(self) -> None:
         _state["done"] = True
 

@@ -32,6 +32,7 @@ import cloudpickle
 import rpyc
 from rpyc.core.stream import SocketStream
 
+from ... import nbtools
 from . import wire
 
 CONFIG = {"allow_pickle": False, "allow_all_attrs": False, "allow_public_attrs": False,
@@ -50,6 +51,8 @@ KNOWN_ERRORS = {e.__name__: e for e in (
 
 LINK_LOST = ("the notebook's code did not answer the tests in time "
              "(an endless loop, a crash, or code that broke the grader's link)")
+STUCK = ("not graded: an earlier test could not put the notebook's own functions back in place of "
+         "the reference ones it lent them (the kernel stopped answering)")
 
 
 class KernelUnavailable(RuntimeError):
@@ -163,6 +166,9 @@ for _name in ("neg", "pos", "abs", "invert"):
     setattr(Handle, f"__{_name}__", lambda self, _n=_name: self._judge.apply(self, "unary", _n))
 
 
+_UNDEFINED = object()
+
+
 class _Namespace(dict):
     """The test cell's globals: the course's imports are the judge's own; other names come from the kernel."""
 
@@ -170,6 +176,7 @@ class _Namespace(dict):
         super().__init__(__name__=NAMESPACE, __builtins__=__builtins__)
         self._judge, self._imports = judge, imports
         self.from_kernel: set[str] = set()
+        self.rebound: dict[str, Any] = {}
 
     def __missing__(self, name: str) -> Any:
         builtins = self["__builtins__"]
@@ -177,11 +184,33 @@ class _Namespace(dict):
             raise KeyError(name)  # Python then looks in builtins itself
         if name in self._imports:
             value = self[name] = wire.resolve(self._imports[name])
+            for key, path in self._imports.items():
+                if key.startswith(name + "."):  # ``import scipy.stats`` binds scipy *and* loads scipy.stats
+                    wire.resolve(path)
             return value
         value = self._judge.lookup(name)
         self[name] = value
         self.from_kernel.add(name)
         return value
+
+    def rebind(self, name: str, value: Any) -> None:
+        """Point a name of the notebook at a copy of ``value`` in the kernel until the test cell ends
+        (:func:`course_utils.checks.stand_in`); the test then reaches that copy as it reaches the
+        student's objects, so what it builds with it lives in the kernel too."""
+        if name not in self.rebound:
+            try:
+                self.rebound[name] = self[name]
+            except KeyError:
+                self.rebound[name] = _UNDEFINED
+        self._judge.assign(name, value)
+        self.pop(name, None)
+
+    def restore(self) -> None:
+        """The kernel's own objects back under the names :meth:`rebind` changed."""
+        rebound, self.rebound = self.rebound, {}
+        for name, value in rebound.items():
+            self.pop(name, None)
+            self._judge.assign(name, value, undefined=value is _UNDEFINED)
 
 
 class _Pickler(cloudpickle.Pickler):
@@ -249,6 +278,7 @@ class Judge:
         self.waiting = False
         """True while the judge waits for the kernel to connect (it never will once its cell is over)."""
         self.namespace = _Namespace(self, imports)
+        self._stuck = False
         self.requests = 0
 
     @classmethod
@@ -272,6 +302,9 @@ class Judge:
         self._cancelled.clear()
         out = io.StringIO()
         error: BaseException | None = None
+        if self._stuck:
+            self._finish()
+            return Outcome(False, "RuntimeError", STUCK)
         try:
             code = compile(source, CELL_FILE, "exec")
             with contextlib.redirect_stdout(out):
@@ -284,11 +317,24 @@ class Judge:
         except Exception as exc:  # noqa: BLE001  (a failing check, or the test's own error)
             error, outcome = exc, Outcome(False, type(exc).__name__, str(exc))
         finally:
+            restored = self._restore()
             self._finish()
+        if not restored:
+            # The reference pieces may still stand in the kernel: later tests must not pass on them.
+            outcome, error = Outcome(False, "TimeoutError", LINK_LOST), None
+            self._stuck = True
         if not outcome.passed and error is not None:
             outcome.line = _cell_line(error.__traceback__)
         outcome.stdout = out.getvalue()[:100_000]
         return outcome
+
+    def _restore(self) -> bool:
+        try:
+            self.namespace.restore()
+            return True
+        except Exception:  # noqa: BLE001  (the kernel stopped answering)
+            self._hang_up()
+            return False
 
     def cancel(self) -> None:
         """The kernel stopped serving: give up on the current cell and drop the connection."""
@@ -314,21 +360,34 @@ class Judge:
             raise wire.WireError("malformed answer from the kernel")
         return wire.decode(reply[1], self._handle, returned=self._returned)
 
-    def apply(self, target: Handle, op: str, name: str = "", args: Any = None) -> Any:
+    def assign(self, name: str, value: Any, undefined: bool = False) -> None:
+        """Bind ``name`` in the kernel's namespace to ``value`` (by value, or the kernel's own object);
+        with ``undefined``, remove it."""
+        blob, refs = (b"", ()) if undefined else self._pickled(value)
+        reply = self._request("assign", name, blob, refs)
+        if type(reply) is not tuple or reply != ("ok",):
+            raise wire.WireError("malformed answer from the kernel")
+
+    def _pickled(self, value: Any) -> tuple[bytes, tuple]:
         buffer = io.BytesIO()
         pickler = _Pickler(self, buffer)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 20_000))  # a test's graph may be hundreds of nodes deep
+        try:
+            pickler.dump(value)
+        finally:
+            sys.setrecursionlimit(limit)
+        return buffer.getvalue(), tuple(pickler.refs)
+
+    def apply(self, target: Handle, op: str, name: str = "", args: Any = None) -> Any:
+        blob, refs = b"", ()
         back: tuple[int, ...] = ()
         if args is not None:
-            limit = sys.getrecursionlimit()
-            sys.setrecursionlimit(max(limit, 20_000))  # a test's graph may be hundreds of nodes deep
-            try:
-                pickler.dump(args)
-            finally:
-                sys.setrecursionlimit(limit)
+            blob, refs = self._pickled(args)
             if op == "call":
                 back = tuple(i for i, a in enumerate(args[0]) if wire.mutable(a))
         ref = object.__getattribute__(target, "_ref")
-        reply = self._request("apply", ref, op, name, buffer.getvalue(), tuple(pickler.refs), back)
+        reply = self._request("apply", ref, op, name, blob, refs, back)
         if type(reply) is not tuple or not reply:
             raise wire.WireError("malformed answer from the kernel")
         if reply[0] == "raise" and len(reply) == 4 and all(type(x) is str for x in reply[1:]):
@@ -433,7 +492,11 @@ class Judge:
 
 
 def release_imports(release) -> dict[str, str]:
-    """The names a student version imports from trusted modules, and their dotted paths."""
+    """The names a student version imports from trusted modules, and their dotted paths.
+
+    ``import a.b`` binds ``a`` but also loads ``a.b``: it appears under both keys, ``a`` and
+    ``a.b`` (a key no test can name), so that the judge and :func:`preload` load ``a.b`` too.
+    """
     from ..integrity import import_bindings
 
     imports: dict[str, str] = {}
@@ -445,19 +508,33 @@ def release_imports(release) -> dict[str, str]:
         except SyntaxError:
             continue
         imports.update({k: v for k, v in import_bindings(tree).items() if wire.trusted_path(v)})
+        imports.update({alias.name: alias.name for node in tree.body if isinstance(node, ast.Import)
+                        for alias in node.names
+                        if "." in alias.name and not alias.asname and wire.trusted_path(alias.name)})
     return imports
 
 
-def preload(releases) -> None:
-    """Import what the judges of these student versions will use, ahead of the first test.
+def preload(notebooks) -> None:
+    """Import what the judges will use, ahead of the first test.
 
-    A grading worker runs this in a thread as it starts: it would otherwise import
-    scipy.stats or torch (seconds) inside its first test cell, on the notebook's clock.
+    ``notebooks`` holds (student version, source version or None) pairs. A grading worker runs
+    this in a thread as it starts: it would otherwise import scipy.stats or torch (seconds)
+    inside its first test cell, on the notebook's clock. Only what the test cells name is
+    loaded (the source's, hidden tests included, else the student version's): the plotting
+    modules a notebook imports are never the judge's, and would compete with the first kernel.
     """
-    for release in releases:
-        for path in release_imports(release).values():
-            with contextlib.suppress(Exception):  # a missing module fails its test cell, as before
-                wire.resolve(path)
+    from ..integrity import is_test
+
+    for release, source in notebooks:
+        imports = release_imports(release)
+        named: set[str] = set()
+        for cell in (source or release).cells:
+            if is_test(cell):
+                named |= nbtools.names_read(nbtools.parse(cell.source))
+        for key, path in imports.items():
+            if key.split(".")[0] in named:
+                with contextlib.suppress(Exception):  # a missing module fails its test cell, as before
+                    wire.resolve(path)
 
 
 def _cell_line(tb) -> int | None:
