@@ -144,6 +144,15 @@ def _fail(what: str, expected: Any, got: Any, hint: str | None) -> NoReturn:
     _raise(message)
 
 
+def _detached(value: Any) -> Any:
+    """Torch tensors (also inside lists and tuples) as NumPy arrays, their graph left behind."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()
+    if type(value) is list or type(value) is tuple:
+        return [_detached(item) for item in value]
+    return value
+
+
 def as_array(value: Any, what: str = "your answer") -> np.ndarray:
     """``value`` as a plain float64 NumPy array, or an AssertionError saying why it is not numeric.
 
@@ -153,12 +162,11 @@ def as_array(value: Any, what: str = "your answer") -> np.ndarray:
     __tracebackhide__ = True
     if value is None:
         _raise(f"{what}: got None. Did the function forget to `return` its result?")
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        value = value.detach().cpu().numpy()
+    value = _detached(value)
     try:
         raw = _asarray(value)
         array = None if raw.dtype.kind == "c" else _asarray(raw, dtype=_float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         array = None
     if type(array) is not _ndarray or array.dtype != _float64:  # complex, text, a lying __array__
         _raise(f"{what}: expected a number or an array of numbers, got "

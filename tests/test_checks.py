@@ -21,9 +21,17 @@ from course_utils.checks import (
 
 
 @pytest.mark.parametrize("value", [[0.5, 0.25], (0.5, 0.25), np.array([0.5, 0.25], dtype=np.float32),
-                                   torch.tensor([0.5, 0.25], requires_grad=True)])
+                                   torch.tensor([0.5, 0.25], requires_grad=True),
+                                   [torch.tensor(0.5, requires_grad=True) * 1, torch.tensor(0.25)],
+                                   (torch.tensor(0.5, requires_grad=True), np.float64(0.25))])
 def test_check_close_accepts_every_numeric_form(value):
     check_close(value, [0.5, 0.25], "v")
+
+
+def test_a_list_of_tensors_with_gradients_is_compared_not_refused():
+    """Issue 14: a list of tensors that require grad gave torch's RuntimeError about numpy()."""
+    with pytest.raises(AssertionError, match=r"v: expected \[0.5 0.3\], got \[0.5 +0.25\]"):
+        check_close([torch.tensor(0.5, requires_grad=True) * 1, torch.tensor(0.25)], [0.5, 0.3], "v")
 
 
 def test_check_close_message_says_what_was_expected_and_returned():
