@@ -58,7 +58,7 @@ def test_the_students_commands_and_settings_only(dist):
     shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=folder, capture_output=True,
                            text=True, check=True, env=env).stdout
     commands = {line.split()[1] for line in shown.splitlines() if line.startswith("  make ")}
-    assert commands == {"help", "course", "setup", "install", "dot", "data", "notebooks", "student-lab",
+    assert commands == {"help", "course", "setup", "install", "kernel", "dot", "data", "notebooks", "student-lab",
                         "check"}, shown
     for target in ("grade", "feedback", "release", "dist", "test"):
         assert subprocess.run(["make", "-n", target], cwd=folder, capture_output=True, env=env).returncode != 0
