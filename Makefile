@@ -92,7 +92,7 @@ data: install  ## fetch and verify data/names.txt (or copy the verified file nam
 	$(BIN)/python -m course_utils.data
 
 notebooks: install  ## create any missing student notebook (never overwrites one; students: from the releases unpacked here)
-	$(BIN)/python -m $(if $(INSTRUCTOR),course_utils.grading.release --missing-only,course_utils.handout)
+	$(BIN)/python -m $(if $(INSTRUCTOR),course_utils.grading.authoring.release --missing-only,course_utils.handout)
 
 student-lab: install  ## show students nbgrader's Validate button, not the instructor's tools
 	$(BIN)/python -m course_utils.studentlab
@@ -105,11 +105,11 @@ check: install data $(if $(INSTRUCTOR),,notebooks)  ## run your notebooks and li
 .PHONY: release dist test
 release: install  ## instructor: regenerate notebooks/ from solutions/ (FORCE=1 overwrites local edits, keeping a backup)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
-	$(BIN)/python -m course_utils.grading.release --db-url "sqlite:///$(CURDIR)/gradebook.db" $(if $(FORCE),--force)
+	$(BIN)/python -m course_utils.grading.authoring.release --db-url "sqlite:///$(CURDIR)/gradebook.db" $(if $(FORCE),--force)
 
 dist: install  ## instructor: build the student distribution in dist/ (folder and .tar.gz; ASSIGNMENTS="00_math_toolkit 01_probability" hands out those only)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
-	$(BIN)/python -m course_utils.grading.dist $(ASSIGNMENTS)
+	$(BIN)/python -m course_utils.grading.authoring.dist $(ASSIGNMENTS)
 
 test: setup  ## run every test: package, release checks, fidelity, round trips, student distribution
 	$(if $(wildcard tests),,$(error tests/ is not part of this copy of the course))

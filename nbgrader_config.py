@@ -49,7 +49,7 @@ c.HTMLExporter.preprocessors = ["course_utils.grading.safe_html.SanitizeSubmissi
 c.HTMLExporter.filters = {"markdown2html": "course_utils.grading.safe_html.SafeMarkdown"}
 
 # The grading command (make grade) runs each submission's kernel in a bubblewrap
-# sandbox (course_utils/grading/sandbox.py): no network, only a scratch copy of the
+# sandbox (course_utils/grading/sandbox/): no network, only a scratch copy of the
 # submission writable, no gradebook, solutions or other students, limits per
 # notebook. The TrackedExecute section is read by the grading command only, so
 # nbgrader's own Validate never imports it. Needs root and `apt-get install bubblewrap`.
@@ -58,11 +58,15 @@ c.SandboxedKernelManager.memory_mb = 4096  # address space per process (notebook
 c.SandboxedKernelManager.cpu_seconds = 300  # CPU time of the kernel
 c.SandboxedKernelManager.wall_seconds = 600  # wall clock per notebook
 
+# The grading command's own settings (course_utils/grading/settings.py lists them all; make grade's
+# options override them for one run).
+c.Grading.time_limit = 600  # seconds per submission before it fails (an endless loop ignoring Ctrl-C)
+
 # nbgrader's own autograde (`nbgrader autograde`, the Formgrader's Autograde button) runs
 # notebooks the way the grading command does: in the sandbox, with every test cell judged
 # outside the student's kernel (course_utils/grading/judge/).
 c.Autograde.autograde_preprocessors = [
-    "course_utils.grading.autograde.TrackedExecute",
+    "course_utils.grading.execute.TrackedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

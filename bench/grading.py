@@ -29,6 +29,16 @@ course and is cached. Not part of ``make test``.
 prices the judge on the course's own notebooks instead: for each assignment, a
 scratch course with ``--sample`` submissions of the solution, graded with one
 worker with and without the judge, alternating ``--rounds`` times (median of each).
+
+    .venv/bin/python bench/grading.py --class [--per-assignment 5] [--jobs N]
+
+grades a synthetic class of the course's own seven assignments (per assignment:
+solved, partly right (every other exercise answered) and blank, cycling) with
+plain ``nbgrader autograde`` (one assignment after another) and with ``make
+grade`` (``--jobs`` workers), and prints notebooks per minute and CPU seconds per
+notebook for both, their ratio, and per assignment a ``make grade`` worker's
+seconds per notebook against the bare cost (nbclient starting a kernel and
+executing the solution).
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_utils.grading import synthetic as syn  # noqa: E402
+from course_utils.grading.authoring import synthetic as syn  # noqa: E402
 from course_utils.grading.course import SOURCE_DIR  # noqa: E402
 
 ASSIGNMENT = "90_torch_bench"
@@ -289,6 +299,94 @@ def judge_on_course(work: Path, sample: int, rounds: int, chosen: list[str] | No
     return agree
 
 
+TIMED_GRADE = """
+import json, sys
+from pathlib import Path
+from course_utils.grading.grade import grade
+summary = grade(Path(sys.argv[1]), jobs=int(sys.argv[2]), progress=False, skip_canary=True)
+Path(sys.argv[3]).write_text(json.dumps([[s, a, t] for (s, a), t in summary.times.items()]))
+"""
+
+
+def class_on_course(work: Path, per_assignment: int, jobs: int, chosen: list[str] | None = None) -> bool:
+    """The course's real assignments, a synthetic class of each: plain nbgrader against make grade."""
+    import json
+
+    from course_utils.grading.course import assignments
+
+    python = sys.executable
+    chosen = chosen or assignments()
+    base = syn.make_course(work / "class", chosen)
+    bare: dict[str, float] = {}
+    for assignment in chosen:
+        release, source, name = syn.versions(base, assignment)
+        exercises = [c.metadata.nbgrader["grade_id"] for c in source.cells
+                     if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")]
+        kinds = {"solved": syn.solved(release, source, written=True),
+                 "partly": syn.solved(release, source, only=set(exercises[::2])), "blank": release}
+        for i in range(per_assignment):
+            kind = list(kinds)[i % 3]
+            nb = kinds[kind]
+            syn.submit(base, f"{kind}{i:02d}", assignment, nb, f"{name}.ipynb")
+        nb = nbformat.read(str(base / SOURCE_DIR / assignment / f"{name}.ipynb"), as_version=4)
+        started = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(base / SOURCE_DIR / assignment)}}).execute()
+        bare[assignment] = time.perf_counter() - started
+    n = per_assignment * len(chosen)
+    plain, ours = work / "plain", work / "ours"
+    shutil.copytree(base, plain)
+    shutil.copytree(base, ours)
+    with (plain / "nbgrader_config.py").open("a") as fh:
+        fh.write(STOCK_AUTOGRADE)
+    for course in (plain, ours):
+        for assignment in chosen:
+            run([python, "-m", "nbgrader", "generate_assignment", assignment, "--force"], course)
+    print(f"{n} submissions of the course's {len(chosen)} assignments ({per_assignment} each: solved, "
+          f"partly right, blank), {os.cpu_count()} cores, make grade --jobs {jobs}")
+    t_plain = cpu_plain = 0.0
+    for assignment in chosen:
+        t, cpu = run([python, "-m", "nbgrader", "autograde", assignment], plain)
+        t_plain, cpu_plain = t_plain + t, cpu_plain + cpu
+    times_file = work / "times.json"
+    t_ours, cpu_ours = run([python, "-c", TIMED_GRADE, str(ours), str(jobs), str(times_file)], ROOT)
+    times = json.loads(times_file.read_text())
+    ok, statuses = scores_all(plain, ours)
+    print(f"plain nbgrader autograde: {t_plain:6.1f} s  {60 * n / t_plain:5.1f} notebooks/min  "
+          f"CPU {cpu_plain / n:.2f} s per notebook")
+    print(f"make grade (--jobs {jobs}):     {t_ours:6.1f} s  {60 * n / t_ours:5.1f} notebooks/min  "
+          f"CPU {cpu_ours / n:.2f} s per notebook")
+    print(f"throughput ratio (make grade / plain): {t_plain / t_ours:.2f}x; CPU per notebook ratio "
+          f"{cpu_ours / cpu_plain:.2f}x")
+    print(f"{'assignment':26} {'bare':>7} {'make grade':>11} {'ratio':>6}   (solved submissions, s per notebook)")
+    ratios = []
+    for assignment in chosen:
+        solved = [t for s, a, t in times if a == assignment and s.startswith("solved")]
+        mean = statistics.mean(solved)
+        ratios.append(mean / bare[assignment])
+        print(f"{assignment:26} {bare[assignment]:6.2f}s {mean:10.2f}s {mean / bare[assignment]:5.2f}x")
+    print(f"per-notebook ratio to the bare cost: median {statistics.median(ratios):.2f}x, "
+          f"max {max(ratios):.2f}x")
+    print(f"same scores from both: {ok}; statuses: {', '.join(statuses)}")
+    return ok
+
+
+def scores_all(plain: Path, ours: Path) -> tuple[bool, list[str]]:
+    """Whether plain nbgrader and make grade gave every (student, assignment) the same score."""
+    subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "export.csv"], cwd=plain,
+                   check=True, capture_output=True)
+    with (plain / "export.csv").open() as fh:
+        plain_scores = {(r["student_id"], r["assignment"]): round(float(r["score"]), 6)
+                        for r in csv.DictReader(fh)}
+    with (ours / "grades.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    our_scores = {(r["student_id"], r["assignment"]): round(float(r["score"] or "nan"), 6) for r in rows}
+    differ = sorted(k for k in our_scores if plain_scores.get(k) != our_scores[k])
+    for key in differ[:10]:
+        print(f"  score differs for {key}: plain {plain_scores.get(key)}, make grade {our_scores[key]}")
+    return not differ, sorted({r["status"] for r in rows})
+
+
 def integrity_cost(base: Path, repeats: int = 20) -> tuple[float, float]:
     """Seconds of the run-time integrity check: its baseline, and one check after a test cell."""
     from course_utils.grading import integrity
@@ -342,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignments", nargs="*", default=None, help="with --course: only these")
     parser.add_argument("--course", action="store_true",
                         help="price the judge on the course's own notebooks (--sample solved each)")
+    parser.add_argument("--class", dest="klass", action="store_true",
+                        help="plain nbgrader against make grade on a class of the course's assignments")
+    parser.add_argument("--per-assignment", type=int, default=5, help="with --class: students per assignment")
     parser.add_argument("--sample", type=int, default=12,
                         help="submissions graded with one worker to price the sandbox and integrity checks")
     args = parser.parse_args(argv)
@@ -349,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-grading-")).resolve()
     n = args.students
     try:
+        if args.klass:
+            return 0 if class_on_course(work, args.per_assignment, args.jobs, args.assignments) else 1
         if args.course:
             return 0 if judge_on_course(work, args.sample, args.rounds, args.assignments) else 1
         base = build_course(work / "base", n)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from course_utils.data import NAMES_ENV_VAR, NamesDataError, names_path
-from course_utils.grading import fidelity, roundtrip
+from course_utils.grading.authoring import fidelity, roundtrip
 from course_utils.grading.course import assignments
 
 ASSIGNMENTS = assignments()
@@ -67,8 +67,9 @@ def round_trip(names_file, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fidelity_report(names_file):
-    """``fidelity_report(assignment)``: the solution run with every listed answer tried (once per session)."""
-    return _Cache(fidelity.run)
+    """``fidelity_report(assignment)``: the solution run with every listed answer tried (once per
+    session), and what the first wrong answer of each exercise costs the later ones."""
+    return _Cache(lambda a: fidelity.run(a, cascade="first"))
 
 
 def pytest_terminal_summary(terminalreporter):

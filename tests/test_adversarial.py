@@ -31,7 +31,7 @@ from nbgrader import utils
 
 from course_utils import nbtools
 from course_utils.grading import gradebook as gbk
-from course_utils.grading import synthetic as syn
+from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
 from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
 

@@ -24,9 +24,9 @@ import nbformat
 import pytest
 
 from course_utils import handout, nbtools, studentlab
+from course_utils.grading.authoring.dist import NAME, build
+from course_utils.grading.authoring.synthetic import solved
 from course_utils.grading.course import COURSE_ROOT, source_notebooks
-from course_utils.grading.dist import NAME, build
-from course_utils.grading.synthetic import solved
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("COURSE_TEST_ARTIFACTS", COURSE_ROOT / "tests" / "artifacts")) / "browser"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from course_utils.grading import dictation
+from course_utils.grading.authoring import dictation
 from course_utils.grading.course import COURSE_ROOT
 
 START = "    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"

@@ -14,6 +14,8 @@ import nbformat
 import pytest
 
 from course_utils import handout, nbtools
+from course_utils.grading.authoring.dist import INSTRUCTOR_ONLY, NAME, build, student_modules
+from course_utils.grading.authoring.synthetic import solved
 from course_utils.grading.course import (
     COURSE_ROOT,
     RELEASE_DIR,
@@ -21,8 +23,6 @@ from course_utils.grading.course import (
     assignments,
     source_notebooks,
 )
-from course_utils.grading.dist import INSTRUCTOR_ONLY, NAME, build, student_modules
-from course_utils.grading.synthetic import solved
 from course_utils.selfcheck import labels
 
 from .leaks import course_secrets, lines_of, pairs_of, secret_pairs

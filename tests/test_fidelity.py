@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.grading import fidelity
+from course_utils.grading.authoring import fidelity
 
 from .conftest import ASSIGNMENTS, per_assignment
 
@@ -77,10 +77,10 @@ def test_a_wrong_answer_costs_exactly_the_exercises_its_data_lists(tmp_path):
 
     wrong = fidelity.Answer("add", "wrong", "subtracts", "r = a - b")
     listed = fidelity.Answer("add", "wrong", "subtracts", "r = a - b", fails=("double",))
-    plain = fidelity.run("99_toy", course(False), [wrong, listed], cascade=True)
+    plain = fidelity.run("99_toy", course(False), [wrong, listed], cascade="all")
     assert [v.cascade for v in plain.verdicts] == [["double"], ["double"]]
     assert [v.ok for v in plain.verdicts] == [False, True]
     assert "later exercises it costs: double" in plain.verdicts[0].describe()
-    isolated = fidelity.run("99_toy", course(True), [wrong, listed], cascade=True)
+    isolated = fidelity.run("99_toy", course(True), [wrong, listed], cascade="all")
     assert [v.cascade for v in isolated.verdicts] == [[], []]
     assert [v.ok for v in isolated.verdicts] == [True, False]

@@ -27,7 +27,7 @@ import nbformat
 import pytest
 
 from course_utils.grading import grade
-from course_utils.grading import synthetic as syn
+from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
 from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
 

@@ -23,12 +23,14 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from course_utils.grading import course as course_dir
 from course_utils.grading import feedback, grade
 from course_utils.grading import gradebook as gbk
-from course_utils.grading import synthetic as syn
+from course_utils.grading.authoring import synthetic as syn
+from course_utils.grading.authoring.fidelity import load_answers
 from course_utils.grading.course import COURSE_ROOT
-from course_utils.grading.fidelity import load_answers
 from course_utils.grading.repair import Unrepairable, parse, repair
+from course_utils.grading.report import Summary
 
 A = "01_probability"
 CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
@@ -132,9 +134,9 @@ class Graded:
     submitted_before: dict[str, str]
     finished_at_kill: dict[str, float]
     """student -> mtime of the autograded notebook, for those graded before the kill."""
-    resumed: grade.Summary
+    resumed: Summary
     csv_after_resume: bytes
-    again: grade.Summary
+    again: Summary
     csv_again: bytes
     feedback: dict
 
@@ -147,7 +149,7 @@ def _finished(course: Path) -> set[str]:
     if not (course / "autograded" / ".logs").is_dir():  # not started: leave the gradebook alone
         return set()
     try:
-        rows = gbk.export(grade.default_db_url(course), "bigram-course", pending=lambda s, a: True)
+        rows = gbk.export(course_dir.default_db_url(course), "bigram-course", pending=lambda s, a: True)
     except Exception:  # noqa: BLE001  (the gradebook is being written)
         return set()
     return {r.student_id for r in rows if r.detail != gbk.UNFINISHED}
@@ -206,7 +208,7 @@ def test_grades_csv_has_one_row_per_submission_and_no_failed_zero(graded):
     assert [r["student_id"] for r in rows] == sorted(EXPECTED)
     assert list(rows[0]) == list(gbk.COLUMNS)
     for r in rows:
-        assert r["status"] in gbk.STATUSES
+        assert r["status"] in [s.value for s in gbk.Status]
         if r["status"] == "failed":
             assert r["score"] == "" and r["detail"], r
 
@@ -243,7 +245,7 @@ def test_the_gradebook_alone_gives_the_same_export(graded, tmp_path):
     out = tmp_path / "export.csv"
     grade.grade(graded.course, export_only=True, output=out, progress=False)
     assert out.read_bytes() == graded.csv_after_resume
-    with Gradebook(grade.default_db_url(graded.course), "bigram-course") as gb:
+    with Gradebook(course_dir.default_db_url(graded.course), "bigram-course") as gb:
         sub = gb.find_submission(A, "os_exit")
         assert all(nb.flagged for nb in sub.notebooks)  # the formgrader shows it flagged
         comments = [c.auto_comment for nb in sub.notebooks for c in nb.comments if c.auto_comment]
@@ -398,9 +400,9 @@ def test_repair_puts_back_a_deleted_answer_cell(release_nb):
 
 def test_shards_split_the_students_deterministically():
     students = [f"s{i:03d}" for i in range(200)]
-    shards = [{s for s in students if grade.in_shard(s, (i, 3))} for i in (1, 2, 3)]
+    shards = [{s for s in students if course_dir.in_shard(s, (i, 3))} for i in (1, 2, 3)]
     assert set().union(*shards) == set(students) and sum(map(len, shards)) == len(students)
     assert all(40 < len(s) < 90 for s in shards)
-    assert grade.parse_shard("2/3") == (2, 3)
+    assert course_dir.parse_shard("2/3") == (2, 3)
     with pytest.raises(ValueError):
-        grade.parse_shard("4/3")
+        course_dir.parse_shard("4/3")

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from course_utils.grading import gradebook as gbk
-from course_utils.grading import synthetic as syn
+from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
 
 A = "01_probability"

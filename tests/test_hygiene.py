@@ -38,7 +38,7 @@ def test_notebook_is_in_nbformat_canonical_form(path):
     nb = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
     nbformat.validate(nb)
     assert text == nbformat.writes(nb) + "\n", "not in nbformat's canonical JSON: run `pre-commit run -a`"
-    assert nb.metadata.get("kernelspec") == KERNELSPEC, "run python -m course_utils.grading.tags"
+    assert nb.metadata.get("kernelspec") == KERNELSPEC, "run python -m course_utils.grading.authoring.tags"
 
 
 def test_notebooks_are_stripped():
@@ -55,9 +55,9 @@ def test_ruff_finds_nothing():
 
 @pytest.mark.parametrize("path", [p for a in assignments() for p in source_notebooks(a)], ids=lambda p: p.parent.name)
 def test_notebook_metadata_and_run_all_tags_are_up_to_date(path):
-    from course_utils.grading.tags import tag_notebook
+    from course_utils.grading.authoring.tags import tag_notebook
 
     nb = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
     expected = copy.deepcopy(nb)
     tag_notebook(expected)
-    assert nb == expected, "run `python -m course_utils.grading.tags`, then `make release`"
+    assert nb == expected, "run `python -m course_utils.grading.authoring.tags`, then `make release`"

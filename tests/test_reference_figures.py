@@ -13,7 +13,7 @@ import re
 import pytest
 
 from course_utils import nbtools
-from course_utils.grading.roundtrip import SOLVED
+from course_utils.grading.authoring.roundtrip import SOLVED
 
 pytestmark = pytest.mark.notebook
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from course_utils import nbtools
+from course_utils.grading.authoring.release import generate
 from course_utils.grading.course import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, source_notebooks
 from course_utils.grading.feedback import hidden_regions
-from course_utils.grading.release import generate
 
 from .conftest import ASSIGNMENTS, per_assignment
 from .leaks import answer_lines, course_secrets, lines_of, secret_and_public_lines

@@ -12,9 +12,9 @@ import re
 import pytest
 
 from course_utils import nbtools
+from course_utils.grading.authoring.roundtrip import BLANK, SOLVED
 from course_utils.grading.course import source_notebooks
 from course_utils.grading.feedback import hidden_regions
-from course_utils.grading.roundtrip import BLANK, SOLVED
 
 from .conftest import per_assignment
 

@@ -206,7 +206,7 @@ def test_validate_puts_the_course_summary_first(tmp_path, names_file):
 
 
 def test_the_course_commands_resolve_every_kernel_name_to_this_interpreter():
-    from course_utils.grading.autograde import TrackedExecute
+    from course_utils.grading.execute import TrackedExecute
     from course_utils.grading.sandbox import SandboxedKernelManager
     from course_utils.kernel import CourseExecute, CourseKernelManager, CourseKernelSpecManager
     from course_utils.validation import CourseValidator

@@ -82,7 +82,7 @@ def fingerprint(root: Path, assignment: str) -> str:
 def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
           extra_args: list[str] | None = None) -> list[str]:
     """Grade the solution of each assignment not checked yet; returns the problems, in words."""
-    from .synthetic import make_course, solved, submit, versions
+    from .authoring.synthetic import make_course, solved, submit, versions
 
     root = Path(root).resolve()
     chosen = assignments or all_assignments(root)

@@ -45,9 +45,9 @@ from traitlets import Unicode
 
 from . import gradebook as gbk
 from . import safe_html
-from .course import COURSE_ROOT, load_config
+from .course import AUTOGRADED, COURSE_ROOT, default_db_url, in_shard, load_config, parse_shard
 from .course import assignments as all_assignments
-from .grade import AUTOGRADED, default_db_url, in_shard, parse_shard
+from .gradebook import Status
 from .templates import feedback_template_basedirs
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -218,11 +218,11 @@ def generate(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
         db_url, config.CourseDirectory.get("course_id", "default_course"), assignments=chosen,
         pending=lambda s, a: True)}
     done: dict[str, list[str]] = {"written": [], "failed": [], "needs_manual": [], "flagged": []}
-    held = () if include_unreviewed else ("needs_manual", "flagged")
     for item in todo:
-        if status.get(item) in held:
-            done[status[item]].append(f"{item[0]}/{item[1]}")
-    todo = [item for item in todo if status.get(item) not in ("failed", *held)]
+        if status.get(item, Status.GRADED) not in (Status.GRADED, Status.FAILED) and not include_unreviewed:
+            done[status[item].value].append(f"{item[0]}/{item[1]}")
+    todo = [item for item in todo if status.get(item, Status.GRADED) is Status.GRADED
+            or (include_unreviewed and status[item] is not Status.FAILED)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), desc="feedback", unit="nb", file=sys.stderr, disable=not progress)
     methods = multiprocessing.get_all_start_methods()

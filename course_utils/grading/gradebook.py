@@ -27,6 +27,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -36,7 +37,34 @@ from sqlalchemy.engine import Engine
 FAILED = "Autograding failed: "
 NOTE = "Grading note: "
 FLAG = "Flagged for review: "
-STATUSES = ("graded", "needs_manual", "flagged", "failed")
+
+
+class Status(str, Enum):
+    """A submission's status in grades.csv; :func:`row` reads it from the gradebook's encoding above.
+
+    - GRADED: scored in full;
+    - NEEDS_MANUAL: the automatic part is scored, written answers wait for a hand grade;
+    - FLAGGED: scored, but the submission replaced what the tests rely on (review it);
+    - FAILED: not graded, and the detail says why (the score is empty, never a 0).
+    """
+
+    GRADED = "graded"
+    NEEDS_MANUAL = "needs_manual"
+    FLAGGED = "flagged"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether its feedback may go to the student without the instructor looking first."""
+        return self is Status.GRADED
+
+
 COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "detail")
 UNFINISHED = "grading did not finish: run the grading command again"
 
@@ -75,7 +103,7 @@ def start(gb: Gradebook, assignment: str, student: str, order: list[str] | None 
     """Mark a submission as being graded: ``Autograding failed: grading did not finish...``.
 
     The mark replaces those of an earlier grading and stays until :func:`finish`
-    (nbgrader's ``SaveAutoGrades`` keeps it, see ``autograde.CourseSaveAutoGrades``),
+    (nbgrader's ``SaveAutoGrades`` keeps it, see ``execute.CourseSaveAutoGrades``),
     so a run killed at any point leaves the submission visibly unfinished, and the
     next run grades it again.
     """
@@ -144,12 +172,15 @@ class Row:
     assignment: str
     score: float | None
     max_score: float
-    status: str
+    status: Status
     detail: str
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # also from grades.csv's text
 
     def csv(self) -> list[str]:
         score = "" if self.score is None else f"{self.score:g}"
-        return [self.student_id, self.assignment, score, f"{self.max_score:g}", self.status, self.detail]
+        return [self.student_id, self.assignment, score, f"{self.max_score:g}", self.status.value, self.detail]
 
 
 def _unfinished(sub) -> bool:
@@ -168,11 +199,11 @@ def row(sub) -> Row:
     student, assignment = sub.student.id, sub.assignment.name
     if failures:
         detail = UNFINISHED if UNFINISHED in failures else "; ".join(failures)
-        return Row(student, assignment, None, max_score, "failed", detail)
+        return Row(student, assignment, None, max_score, Status.FAILED, detail)
     if _unfinished(sub):
-        return Row(student, assignment, None, max_score, "failed", UNFINISHED)
+        return Row(student, assignment, None, max_score, Status.FAILED, UNFINISHED)
     score = float(sub.score)
-    status = "flagged" if flags else "graded"
+    status = Status.FLAGGED if flags else Status.GRADED
     flagged = ["flagged for review: " + "; ".join(flags)] if flags else []
     if sub.needs_manual_grade:
         pending = sorted((g for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade),
@@ -181,7 +212,7 @@ def row(sub) -> Row:
         what = "answer" if len(pending) == 1 else "answers"
         detail = (f"{len(pending)} {what} to grade by hand ({points:g} points): "
                   + ", ".join(g.name for g in pending))
-        return Row(student, assignment, score, max_score, "flagged" if flags else "needs_manual",
+        return Row(student, assignment, score, max_score, Status.FLAGGED if flags else Status.NEEDS_MANUAL,
                    "; ".join([*flagged, detail, *notes]))
     return Row(student, assignment, score, max_score, status, "; ".join([*flagged, *notes]))
 
@@ -228,7 +259,7 @@ def export(db_url: str, course_id: str, *, assignments: list[str] | None = None,
                     rows.append(row(subs[student]))
                 elif not pending(student, assignment.name):
                     rows.append(Row(student, assignment.name, None, float(assignment.max_score),
-                                    "failed", "no submission"))
+                                    Status.FAILED, "no submission"))
     return sorted(rows, key=lambda r: (r.assignment, r.student_id))
 
 

@@ -26,8 +26,7 @@ from nbgrader import utils
 from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
 from traitlets import Unicode
 
-from ..course import COURSE_ROOT, RELEASE_DIR
-from ..grade import TIMESTAMP, read_timestamp
+from ..course import COURSE_ROOT, RELEASE_DIR, TIMESTAMP, read_timestamp
 from . import roster as rosters
 
 

@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import gradebook
-from ..course import COURSE_ROOT, load_config
-from ..grade import default_db_url
+from ..course import COURSE_ROOT, default_db_url, load_config
 from . import roster as rosters
 
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_IDENTITY = ("ID number", "Email address", "Full name")
-UNREVIEWED = ("needs_manual", "flagged")
 
 
 @dataclass
@@ -36,9 +34,9 @@ class Export:
 
 
 def _score(row: gradebook.Row, include_unreviewed: bool) -> str:
-    if row.score is None or row.status == "failed":
+    if row.score is None or row.status is gradebook.Status.FAILED:
         return ""
-    if row.status in UNREVIEWED and not include_unreviewed:
+    if not row.status.reviewed and not include_unreviewed:
         return ""
     return f"{row.score:g}"
 
@@ -50,9 +48,9 @@ def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | N
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     notes = []
     for r in rows:
-        if r.status in UNREVIEWED and not include_unreviewed:
+        if r.status in (gradebook.Status.NEEDS_MANUAL, gradebook.Status.FLAGGED) and not include_unreviewed:
             notes.append(f"left blank, still to review ({r.status}): {r.student_id} {r.assignment}")
-        elif r.status == "failed" and r.detail != "no submission":
+        elif r.status is gradebook.Status.FAILED and r.detail != "no submission":
             notes.append(f"left blank, grading failed: {r.student_id} {r.assignment}: {r.detail}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

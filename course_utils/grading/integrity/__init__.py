@@ -6,7 +6,7 @@ replacing things in the kernel: ``np.testing.assert_allclose = lambda *a: None``
 ``builtins.isinstance = ...``, ``def check_close(*a, **k): pass``. Two checks at
 autograde catch that, and the grading command marks the submission ``flagged``:
 
-- at run time (:class:`Monitor`, run by ``autograde.TrackedExecute``): before
+- at run time (:class:`Monitor`, run by ``execute.TrackedExecute``): before
   the first cell, the kernel reports the identity of every function of the
   watched modules (:data:`WATCHED`: builtins, ``math``, NumPy and
   ``numpy.testing``, ``scipy.stats``, torch, ``torch.testing``,
@@ -44,7 +44,7 @@ WATCHED = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "scipy.
 ALWAYS = ("builtins", "math")
 """Watched whatever the notebook imports (cheap, and any test may use them)."""
 ROOTS = frozenset(path.split(".")[0] for path in WATCHED)
-PROBE_SOURCE = Path(__file__).with_name("_integrity_probe.py").read_text()
+PROBE_SOURCE = Path(__file__).with_name("probe.py").read_text()
 ERROR_NAME = "IntegrityError"
 BUILTIN_NAMES = frozenset(name for name in dir(builtins) if not name.startswith("_"))
 
@@ -81,7 +81,7 @@ def parse(source: str) -> ast.Module | None:
     """
     from IPython.core.inputtransformer2 import TransformerManager
 
-    from .repair import TooComplex
+    from ..repair import TooComplex
 
     try:
         return ast.parse(TransformerManager().transform_cell(source))
@@ -295,28 +295,13 @@ def error_output(problems: list[str]) -> nbformat.NotebookNode:
                                   traceback=[f"{ERROR_NAME}: {message}"])
 
 
-def problems_of(message: str) -> list[str]:
-    """The problems listed in the message of :func:`error_output`."""
-    return [p for p in message.removesuffix(SCORED_ZERO).split("; ") if p]
-
-
-def runtime_findings(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
-    """(cell index, message) of the test cells an :class:`Monitor` scored 0, from an executed notebook."""
-    found = []
-    for index, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error" and output.get("ename") == ERROR_NAME:
-                found.append((index, output.get("evalue", "")))
-    return found
-
-
 # --------------------------------------------------------------------------- reading the source
 
 def scan(nb: nbformat.NotebookNode, plan: Plan) -> list[tuple[int, int, str]]:
     """(cell index, line, what) for code in the cells a student can edit that replaces watched
     functions or reaches around scoping to do so. Honest answers to the exercises have none.
     Raises :class:`.repair.TooComplex` for code too deeply nested to read."""
-    from .repair import TooComplex
+    from ..repair import TooComplex
     findings: list[tuple[int, int, str]] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or (utils.is_locked(cell) and not utils.is_solution(cell)):

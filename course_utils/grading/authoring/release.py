@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
 
-from .course import COURSE_ROOT, RELEASE_DIR, assignments, load_config
+from ..course import COURSE_ROOT, RELEASE_DIR, assignments, load_config
 
 
 class ReleaseError(RuntimeError):

@@ -23,8 +23,8 @@ import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 
-from .. import nbtools
-from .course import COURSE_ROOT, RELEASE_DIR, load_config, source_notebooks
+from ... import nbtools
+from ..course import COURSE_ROOT, RELEASE_DIR, load_config, source_notebooks
 from .synthetic import make_course, solved
 
 SOLVED, BLANK = "solved", "blank"

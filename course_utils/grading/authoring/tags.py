@@ -15,9 +15,9 @@ from pathlib import Path
 import nbformat
 from nbgrader import utils
 
-from .. import nbtools
-from ..kernel import KERNELSPEC
-from .course import COURSE_ROOT, assignments, source_notebooks
+from ... import nbtools
+from ...kernel import KERNELSPEC
+from ..course import COURSE_ROOT, assignments, source_notebooks
 
 TAG = "raises-exception"
 LANGUAGE_INFO = {

@@ -17,8 +17,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 
-from .. import nbtools
-from .course import COURSE_ROOT, SOURCE_DIR, source_notebooks
+from ... import nbtools
+from ..course import COURSE_ROOT, SOURCE_DIR, source_notebooks
 from .release import generate
 
 

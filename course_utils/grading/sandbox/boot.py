@@ -12,9 +12,13 @@ system already arranged. It
 4. drops to that user and group (no supplementary groups, so no capabilities)
    and replaces itself with the kernel command.
 
-It runs as ``python -I -S _sandbox_init.py SPEC -- KERNEL-COMMAND...`` and uses
-only the standard library. SPEC is JSON; see ``SandboxedKernelManager._spec``.
+It runs as ``python -I -S boot.py SPEC -- KERNEL-COMMAND...`` and uses
+only the standard library; SPEC is a :class:`BootSpec` as JSON. The kernel manager
+imports this module for :class:`BootSpec` and :data:`SETUP_FAILED`, so that both ends
+share one definition.
 """
+
+from __future__ import annotations
 
 import ctypes
 import json
@@ -22,14 +26,47 @@ import os
 import resource
 import stat
 import sys
+from dataclasses import asdict, dataclass, field
 
 PR_SET_NO_NEW_PRIVS = 38
+SETUP_FAILED = 70
+"""This script's exit status when it cannot set the sandbox up (its message goes to stderr)."""
+
+
+@dataclass
+class BootSpec:
+    """What to prepare inside the sandbox before the kernel starts, and its limits."""
+
+    uid: int
+    gid: int
+    cwd: str
+    """The working directory: a size-limited tmpfs the submission is copied into."""
+    memory_mb: int
+    cpu_seconds: int
+    max_processes: int
+    file_mb: int
+    open_files: int
+    submission: str | None = None
+    """Where the submission is mounted read-only, if there is one."""
+    copy_files: list[list[str]] = field(default_factory=list)
+    """[source, destination] pairs copied before dropping privileges (caches: failures ignored)."""
+    make_dirs: list[str] = field(default_factory=list)
+    owned: list[str] = field(default_factory=list)
+    """Places given to the kernel's user."""
+    sticky: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BootSpec:
+        return cls(**json.loads(text))
 
 
 def fail(message: str) -> None:
     sys.stderr.write(f"sandbox: {message}\n")
     sys.stderr.flush()
-    os._exit(70)
+    os._exit(SETUP_FAILED)
 
 
 def copy_tree(src: str, dst: str) -> None:
@@ -79,39 +116,41 @@ def set_limit(name: str, soft: int, hard: int | None = None) -> None:
 
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[2] != "--":
-        fail("usage: _sandbox_init.py SPEC -- COMMAND...")
-    spec = json.loads(argv[1])
+        fail("usage: boot.py SPEC -- COMMAND...")
+    try:
+        spec = BootSpec.from_json(argv[1])
+    except (ValueError, TypeError) as exc:
+        fail(f"unreadable SPEC: {exc}")
     command = argv[3:]
-    uid, gid = int(spec["uid"]), int(spec["gid"])
-    cwd = spec["cwd"]
+    uid, gid, cwd = int(spec.uid), int(spec.gid), spec.cwd
 
     try:
         os.makedirs(cwd, exist_ok=True)
-        if spec.get("submission"):
-            copy_tree(spec["submission"], cwd)
-        for src, dst in spec.get("copy_files", []):
+        if spec.submission:
+            copy_tree(spec.submission, cwd)
+        for src, dst in spec.copy_files:
             try:
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 with open(src, "rb") as f_in, open(dst, "wb") as f_out:
                     f_out.write(f_in.read())
             except OSError:
                 pass  # only a cache; the kernel rebuilds it
-        for path in spec.get("make_dirs", []):
+        for path in spec.make_dirs:
             os.makedirs(path, exist_ok=True)
-        for path in spec.get("owned", []):
+        for path in spec.owned:
             chown_tree(path, uid, gid)
-        for path in spec.get("sticky", []):
+        for path in spec.sticky:
             os.chmod(path, 0o1777)
     except OSError as exc:
         fail(f"could not prepare the working directory {cwd}: {exc}")
 
     try:
         mb = 1024 * 1024
-        set_limit("RLIMIT_AS", spec["memory_mb"] * mb)
-        set_limit("RLIMIT_CPU", spec["cpu_seconds"], spec["cpu_seconds"] + 5)
-        set_limit("RLIMIT_NPROC", spec["max_processes"])
-        set_limit("RLIMIT_FSIZE", spec["file_mb"] * mb)
-        set_limit("RLIMIT_NOFILE", spec["open_files"])
+        set_limit("RLIMIT_AS", spec.memory_mb * mb)
+        set_limit("RLIMIT_CPU", spec.cpu_seconds, spec.cpu_seconds + 5)
+        set_limit("RLIMIT_NPROC", spec.max_processes)
+        set_limit("RLIMIT_FSIZE", spec.file_mb * mb)
+        set_limit("RLIMIT_NOFILE", spec.open_files)
         set_limit("RLIMIT_CORE", 0)
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

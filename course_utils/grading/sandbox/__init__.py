@@ -1,7 +1,7 @@
 """Running a submission's kernel in a bubblewrap sandbox while it is autograded.
 
 Switched on in ``nbgrader_config.py`` for the grading command's ``Execute``
-preprocessor (``TrackedExecute`` in :mod:`.autograde`)::
+preprocessor (``TrackedExecute`` in :mod:`..execute`)::
 
     c.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
     c.SandboxedKernelManager.memory_mb = 4096     # optional: the limits below
@@ -49,7 +49,6 @@ grading starts.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -63,7 +62,8 @@ from pathlib import Path
 
 from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode, default
 
-from ..kernel import CourseKernelManager
+from ...kernel import CourseKernelManager
+from .boot import SETUP_FAILED, BootSpec
 
 INSTALL_HINT = (
     "Install bubblewrap with `sudo apt-get install bubblewrap` (Debian/Ubuntu; "
@@ -79,9 +79,9 @@ UNSANDBOXED_WARNING = (
     "hidden tests, rewrite the gradebook, read other submissions and reach the network "
     f"({OPT_OUT_ENV} / SandboxedKernelManager.allow_unsandboxed) !!!"
 )
-INIT_SCRIPT = Path(__file__).with_name("_sandbox_init.py")
-COURSE_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+INIT_SCRIPT = Path(__file__).with_name("boot.py")
+COURSE_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
 UID_BASE, UID_SPAN = 1_600_000_000, 100_000_000
 """Sandbox user ids: random in [UID_BASE, UID_BASE + UID_SPAN), far above any real account."""
 SUBMISSION_MOUNT = "/.submission"
@@ -404,14 +404,12 @@ class SandboxedKernelManager(CourseKernelManager):
             spec_copy.append(["/.mplcache", f"{env['MPLCONFIGDIR']}/{Path(mpl_cache).name}"])
         if submission:
             mounts.add("--ro-bind", cwd, SUBMISSION_MOUNT)
-        spec = {
-            "uid": uid, "gid": uid, "cwd": cwd, "submission": SUBMISSION_MOUNT if submission else None,
-            "copy_files": spec_copy, "make_dirs": [env["MPLCONFIGDIR"]],
-            "owned": [cwd, home], "sticky": ["/tmp", "/dev/shm"],
-            "memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
-            "max_processes": self.max_processes, "file_mb": self.file_mb, "open_files": self.open_files,
-        }
-        args += ["--chdir", "/", "--", sys.executable, "-I", "-S", str(INIT_SCRIPT), json.dumps(spec), "--",
+        spec = BootSpec(
+            uid=uid, gid=uid, cwd=cwd, submission=SUBMISSION_MOUNT if submission else None,
+            copy_files=spec_copy, make_dirs=[env["MPLCONFIGDIR"]], owned=[cwd, home],
+            sticky=["/tmp", "/dev/shm"], memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds,
+            max_processes=self.max_processes, file_mb=self.file_mb, open_files=self.open_files)
+        args += ["--chdir", "/", "--", sys.executable, "-I", "-S", str(INIT_SCRIPT), spec.to_json(), "--",
                  *kernel_cmd]
         kw["env"] = env
         kw["cwd"] = box
@@ -592,7 +590,7 @@ class SandboxedKernelManager(CourseKernelManager):
         if code == 128 + signal.SIGKILL:
             return (f"the kernel was killed inside the sandbox: past its CPU-time limit ({self.cpu_seconds} s) "
                     "or out of memory")
-        if code == 70:
+        if code == SETUP_FAILED:
             return "the sandbox could not start the kernel (its message is in the grading log)"
         if code - 128 in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
             return (f"the kernel crashed ({signal.Signals(code - 128).name}); in the sandbox the usual "

@@ -18,8 +18,8 @@ import sys
 import tarfile
 from pathlib import Path
 
-from .. import handout
-from .course import COURSE_ROOT, RELEASE_DIR, assignments
+from ... import handout
+from ..course import COURSE_ROOT, RELEASE_DIR, assignments
 
 NAME = "bigram-course"
 PROJECT_FILES = ("pyproject.toml", "Makefile", "nbgrader_config.py", ".gitignore", "data/README.md")

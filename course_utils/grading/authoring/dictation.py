@@ -30,8 +30,8 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from .. import nbtools
-from .course import COURSE_ROOT, RELEASE_DIR, assignments, source_notebooks
+from ... import nbtools
+from ..course import COURSE_ROOT, RELEASE_DIR, assignments, source_notebooks
 
 MIN_CHARS = 8
 MIN_RETURN_CHARS = 14

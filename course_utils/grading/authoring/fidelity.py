@@ -38,11 +38,11 @@ from pathlib import Path
 import tomllib
 from nbclient import NotebookClient
 
-from .. import nbtools
-from ..kernel import CourseKernelManager
-from . import integrity
-from .course import COURSE_ROOT, load_config, source_notebooks
-from .judge import Judge, run_test_cell
+from ... import nbtools
+from ...kernel import CourseKernelManager
+from .. import integrity
+from ..course import COURSE_ROOT, load_config, source_notebooks
+from ..judge import Judge, run_test_cell
 
 FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
 # wrong: must fail the exercise's tests; correct: must pass them all; wrong_visible: a trivial
@@ -145,10 +145,18 @@ def coverage_problems(exercises: dict[str, nbtools.Exercise], answers: list[Answ
     return problems
 
 
+CASCADES = ("all", "first", "none")
+"""Which wrong answers the cascade pass puts in place: each one; the first of each exercise (a
+later test that relies on the student's piece fails with any wrong one of it, so that finds
+a missing stand-in at a third of the cost: the test suite's choice); none."""
+
+
 def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None = None,
-        cascade: bool = True) -> Report:
-    """Execute the assignment's solution notebook once, trying every answer on its exercise
-    (and, with ``cascade``, what each wrong answer costs the later exercises)."""
+        cascade: str = "all") -> Report:
+    """Execute the assignment's solution notebook once, trying every answer on its exercise,
+    then what wrong answers cost the later exercises (``cascade``, one of :data:`CASCADES`)."""
+    if cascade not in CASCADES:
+        raise ValueError(f"cascade must be one of {CASCADES}, not {cascade!r}")
     root = Path(root)
     (path,) = source_notebooks(assignment, root)
     nb = nbtools.read(path)
@@ -191,8 +199,9 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
                     began = time.perf_counter()
                     client.execute_cell(cell, index)
                     seconds[index] = time.perf_counter() - began
-            if cascade:
-                _cascades(client, judge, pristine, exercises, report.verdicts, scorer, seconds)
+            if cascade != "none":
+                _cascades(client, judge, pristine, exercises, report.verdicts, scorer, seconds,
+                          first_only=cascade == "first")
     finally:
         judge.close()
         if previous is None:
@@ -234,8 +243,10 @@ def _try(client: NotebookClient, judge: Judge, nb, exercise: nbtools.Exercise, a
 
 
 def _cascades(client: NotebookClient, judge: Judge, nb, exercises: dict[str, nbtools.Exercise],
-              verdicts: list[Verdict], scorer: nbtools.CellScorer, seconds: dict[int, float]) -> None:
-    """Set each wrong answer's ``cascade``: the later exercises whose tests fail with it in place.
+              verdicts: list[Verdict], scorer: nbtools.CellScorer, seconds: dict[int, float],
+              first_only: bool = False) -> None:
+    """Set each wrong answer's ``cascade``: the later exercises whose tests fail with it in place
+    (``first_only``: of the first wrong answer of each exercise; the others' stays None).
 
     The answers of one exercise run one after the other, and the cells they made run again
     as they were only after the last: each answer re-runs every cell an earlier one did, so
@@ -246,7 +257,9 @@ def _cascades(client: NotebookClient, judge: Judge, nb, exercises: dict[str, nbt
     by_exercise: dict[str, list[Verdict]] = {}
     for verdict in verdicts:
         if verdict.answer.kind == "wrong":
-            by_exercise.setdefault(verdict.answer.exercise, []).append(verdict)
+            group = by_exercise.setdefault(verdict.answer.exercise, [])
+            if not (first_only and group):
+                group.append(verdict)
     for grade_id, group in by_exercise.items():
         exercise = exercises[grade_id]
         rerun, tainted = {exercise.solution_index}, set()
@@ -319,12 +332,13 @@ def _feeding_tests(nb, tests: set[int], answers: set[int]) -> set[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check that an assignment's tests grade fairly.")
     parser.add_argument("assignments", nargs="+")
-    parser.add_argument("--no-cascade", action="store_true",
-                        help="do not check what each wrong answer costs the later exercises (faster)")
+    parser.add_argument("--cascade", choices=CASCADES, default="all",
+                        help="which wrong answers to check for what they cost the later exercises "
+                             "(default: all; first: the first of each exercise, as make test does)")
     args = parser.parse_args(argv)
     ok = True
     for assignment in args.assignments:
-        report = run(assignment, cascade=not args.no_cascade)
+        report = run(assignment, cascade=args.cascade)
         print(report.describe())
         ok = ok and report.ok
     return 0 if ok else 1

@@ -1,0 +1,349 @@
+"""The nbgrader preprocessors of the course's autograding, each written around one of nbgrader's.
+
+:class:`TrackedExecute` (nbgrader's ``Execute`` in the grading sandbox, with test cells judged
+outside the student's kernel, an output budget, and the cell named when the kernel died or hung),
+:class:`CourseSaveAutoGrades` (keeps the "being graded" mark of :func:`.gradebook.start` until the
+whole submission is done: nbgrader commits grades cell by cell) and :class:`CourseAutograde`
+(keeps the exception nbgrader only logs). ``nbgrader_config.py`` routes ``nbgrader autograde``
+and the Formgrader through them; :mod:`.autograde` drives them for ``make grade``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, SaveAutoGrades
+from traitlets import Bool, Integer
+
+from ..kernel import CourseExecute
+from . import gradebook as gbk
+from . import integrity
+from .course import COURSE_ROOT, SOURCE_DIR
+from .judge import Judge, run_test_cell
+
+TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError")  # the second: a judged test cell that ran out of time
+FINDINGS = "course_findings"
+"""The key of nbgrader's resources under which :class:`TrackedExecute` leaves its :class:`Findings`."""
+
+
+@dataclass
+class Findings:
+    """What the grader saw while one notebook ran, for the grading command (as data, not as text
+    to read back from the notebook)."""
+
+    replaced: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(test cell, what was replaced) for each test cell the run-time integrity check scored 0."""
+    stopped: list[str] = field(default_factory=list)
+    """The cells stopped at the time limit per cell, described for an instructor."""
+
+
+def describe_cell(nb, index: int) -> str:
+    """'cell 12 (answer cell 'x')', the way an instructor finds it in the notebook."""
+    cell = nb.cells[index]
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    gid = meta.get("grade_id")
+    if gid and meta.get("solution") and not meta.get("grade"):
+        what = f"answer cell {gid!r}"
+    elif gid and meta.get("grade"):
+        what = f"test cell {gid!r}" if cell.cell_type == "code" else f"written answer {gid!r}"
+    else:
+        first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+        what = f"a cell without grading metadata: {first[:40]!r}"
+    return f"cell {index + 1} ({what})"
+
+
+class KernelDied(RuntimeError):
+    def __init__(self, where: str, why: str | None = None):
+        super().__init__(where)
+        self.where = where
+        self.why = why
+
+
+class CellStuck(RuntimeError):
+    def __init__(self, where: str):
+        super().__init__(where)
+        self.where = where
+
+
+MAX_NOTEBOOK_OUTPUT_BYTES = 16_000_000
+"""Output kept per notebook, all cells together: a course notebook with its figures has a few MB."""
+MAX_ERROR_CHARS = 4_000
+"""An error kept past the budget is cut to this many characters of message and traceback."""
+MAX_KEPT_ERRORS = 5
+"""Errors kept per cell past the budget (one suffices to fail the cell)."""
+
+
+def payload_size(value, limit: int) -> int:
+    """Characters in ``value``'s strings, keys and numbers, counted without recursion and
+    stopping soon after ``limit`` (a message may be nested arbitrarily deep or be huge)."""
+    size, stack = 0, [value]
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, dict):
+            size += 2 * len(item)
+            for key, child in item.items():
+                size += len(key) if isinstance(key, str) else 8
+                stack.append(child)
+        elif isinstance(item, (list, tuple)):
+            size += len(item) + 2
+            stack.extend(item)
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            size += len(item)
+        else:
+            size += 8
+    return size
+
+
+class OutputBudget:
+    """What one notebook's kernel may add to the autograded notebook, counted as messages arrive.
+
+    Every kind counts (stream text, display and result data with their metadata, error names,
+    messages and tracebacks, display updates, widget messages) against a cap per cell and a cap
+    per notebook. Past either, output is dropped with one note per cell, except that a cell's
+    errors (and its first stderr) are still kept, cut short: they decide its score, and dropping
+    them would turn a failing cell into a passing one.
+    """
+
+    def __init__(self, nb, cell_bytes: int, notebook_bytes: int = MAX_NOTEBOOK_OUTPUT_BYTES):
+        self.nb = nb
+        self.cell_bytes, self.notebook_bytes = cell_bytes, notebook_bytes
+        self.used: dict[int, int] = {}
+        self.total = 0
+        self.noted: set[int] = set()
+        self.kept_errors: dict[int, int] = {}
+        self.kept_stderr: set[int] = set()
+
+    def _fits(self, cell_index: int | None, size: int) -> bool:
+        cell_ok = cell_index is None or self.used.get(cell_index, 0) + size <= self.cell_bytes
+        return cell_ok and self.total + size <= self.notebook_bytes
+
+    def _charge(self, cell_index: int | None, size: int) -> None:
+        self.total += size
+        if cell_index is not None:
+            self.used[cell_index] = self.used.get(cell_index, 0) + size
+
+    def admit(self, outs: list, msg: dict, cell_index: int) -> dict | None:
+        """``msg`` when it fits, a shortened copy when it must be kept, or None (dropped)."""
+        kind = msg.get("msg_type")
+        content = msg.get("content") or {}
+        limit = max(self.cell_bytes, self.notebook_bytes)
+        size = payload_size(content, limit)
+        if self._fits(cell_index, size):
+            self._charge(cell_index, size)
+            return msg
+        short = None
+        if kind == "error" and self.kept_errors.get(cell_index, 0) < MAX_KEPT_ERRORS:
+            self.kept_errors[cell_index] = self.kept_errors.get(cell_index, 0) + 1
+            trace = content.get("traceback")
+            trace = "\n".join(map(str, trace)) if isinstance(trace, list) else str(trace or "")
+            short = {"ename": str(content.get("ename", "Error"))[:200],
+                     "evalue": _cut(str(content.get("evalue", "")), MAX_ERROR_CHARS),
+                     "traceback": [_cut(trace, MAX_ERROR_CHARS)]}
+        elif kind == "stream" and content.get("name") == "stderr" and cell_index not in self.kept_stderr:
+            self.kept_stderr.add(cell_index)
+            short = {"name": "stderr", "text": _cut(str(content.get("text", "")), MAX_ERROR_CHARS)}
+        if cell_index not in self.noted:
+            self.noted.add(cell_index)
+            whole = self.total + size > self.notebook_bytes
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stdout",
+                text=f"\n[output cut by the grader: this {'notebook' if whole else 'cell'} produced more "
+                     f"than {self.notebook_bytes if whole else self.cell_bytes:,} bytes of output]\n"))
+        if short is None:
+            return None
+        self._charge(cell_index, payload_size(short, limit))
+        return {**msg, "content": short}
+
+    def admit_update(self, msg: dict) -> bool:
+        """Whether a display update or widget message fits the notebook's budget (and count it)."""
+        size = payload_size(msg.get("content") or {}, self.notebook_bytes)
+        if self.total + size > self.notebook_bytes:
+            return False
+        self.total += size
+        return True
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit:,} characters cut by the grader]"
+
+
+class TrackedExecute(CourseExecute):
+    """nbgrader's ``Execute``, in the grading sandbox, naming the cell where the kernel died or hung,
+    with every test cell judged outside the student's kernel (:mod:`.judge`)."""
+
+    judge = Bool(True, help="Run test cells in the grader's judge, against the kernel's objects, "
+                            "instead of in the student's kernel (see course_utils.grading.judge)"
+                 ).tag(config=True)
+
+    check_integrity = Bool(True, help="Without the judge: check after each test cell that the functions "
+                                      "the tests rely on were not replaced (course_utils.grading.integrity)"
+                           ).tag(config=True)
+    max_output_bytes = Integer(1_000_000, help="Output kept per cell (bytes); what a cell prints "
+                                               "beyond it is dropped while it runs").tag(config=True)
+    releases: dict[tuple[str, str], nbformat.NotebookNode] = {}
+    """(assignment, notebook name) -> the student version, set by the grading command: what the
+    course imports comes from there, not from the submission."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # nbgrader passes AsyncKernelManager as a keyword, which beats the config: apply
+        # c.TrackedExecute.kernel_manager_class (the grading sandbox) here.
+        from .sandbox import configured_kernel_manager
+
+        manager = configured_kernel_manager(self)
+        if manager is not None:
+            self.kernel_manager_class = manager
+        self._plan: integrity.Plan | None = None
+        self._monitor: integrity.Monitor | None = None
+        self._output_bytes: dict[int, int] = {}
+        self._release: nbformat.NotebookNode | None = None
+        self._judge: Judge | None = None
+        self._findings = Findings()
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._monitor = None
+        self._output_bytes = {}
+        self._plan = None
+        info = (resources or {}).get("nbgrader", {})
+        self._release = self._course_version(info.get("assignment"), info.get("notebook"), nb)
+        if self.check_integrity and not self.judge:
+            self._plan = integrity.Plan.from_release(self._release)
+        self._findings = Findings()
+        if resources is not None:
+            resources[FINDINGS] = self._findings
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if self._judge is not None:
+                self._judge.close()
+                self._judge = None
+
+    def _course_version(self, assignment: str | None, notebook: str | None, nb):
+        """The course's own version of the notebook: what it imports is the judge's, never the submission's."""
+        found = self.releases.get((assignment, notebook))
+        if found is not None:
+            return found
+        source = COURSE_ROOT / SOURCE_DIR / str(assignment) / f"{notebook}.ipynb"
+        if assignment and notebook and source.is_file():
+            return nbformat.read(str(source), as_version=4)
+        if self.judge:
+            raise FileNotFoundError(f"the judge needs the course's {source.relative_to(COURSE_ROOT)}")
+        return nb
+
+    def _judged(self, cell, resources, index):
+        """The test cell run by the judge while the kernel answers its requests."""
+        if self._judge is None:
+            self._judge = Judge.for_release(self._release, folder=getattr(self.km, "sandbox_path", None),
+                                            timeout=(self.timeout or 60) + 30)
+        return run_test_cell(self, self._judge, cell, index,
+                             execute=lambda c, i: Execute.preprocess_cell(self, c, resources, i))
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, within the cell's and the notebook's output budget
+        (:class:`OutputBudget`): a notebook that prints, raises or displays gigabytes would
+        otherwise fill the grader's memory and the autograded notebook (nbgrader's
+        ``LimitOutput`` counts lines, and only after the run)."""
+        msg = self._budget().admit(outs, msg, cell_index)
+        return None if msg is None else super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        # update_display_data rewrites earlier outputs without passing through output().
+        if self._budget().admit_update(msg):
+            super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        # Widget state is kept in the notebook's metadata: it counts like output.
+        if self._budget().admit_update(msg):
+            super().handle_comm_msg(outs, msg, cell_index)
+
+    def _budget(self) -> OutputBudget:
+        budget = getattr(self, "_output_budget", None)
+        if budget is None or budget.nb is not self.nb:  # a new notebook
+            budget = self._output_budget = OutputBudget(self.nb, self.max_output_bytes)
+        return budget
+
+    def preprocess_cell(self, cell, resources, index):
+        if self._plan is not None and self._monitor is None:
+            self._monitor = integrity.Monitor(self, self._plan)
+            try:
+                self._monitor.start()  # before any of the notebook's code
+            except integrity.ProbeFailed as exc:
+                self.log.warning("integrity check not possible: %s", exc)
+                self._plan = self._monitor = None
+        try:
+            if self.judge and integrity.is_test(cell):
+                cell = self._judged(cell, resources, index)
+                if not any(integrity.is_test(c) for c in self.nb.cells[index + 1:]):
+                    # Hang up now: a kernel still linked to the judge takes seconds longer to shut down.
+                    self._judge.close()
+                    self._judge = None
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            stopped = getattr(self.km, "stop_strays", lambda: 0)()
+            if stopped:
+                cell.outputs.append(nbformat.v4.new_output(
+                    "stream", name="stdout",
+                    text=f"\n[the grader stopped {stopped} processes this cell left running]\n"))
+            if self._monitor is not None and integrity.is_test(cell):
+                problems = self._monitor.check(cell)
+                if problems:
+                    # First, so that nbgrader's determine_grade sees it before any result.
+                    cell.outputs.insert(0, integrity.error_output(problems))
+                    name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index + 1}")
+                    self._findings.replaced.append((name, problems))
+            if any(o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS
+                   for o in cell.get("outputs", [])):
+                self._findings.stopped.append(describe_cell(self.nb, index))
+        except DeadKernelError:
+            why = getattr(self.km, "exit_reason", lambda: None)()
+            raise KernelDied(describe_cell(self.nb, index), why) from None
+        except CellTimeoutError:
+            # The cell ran past Execute.timeout and did not stop when interrupted.
+            raise CellStuck(describe_cell(self.nb, index)) from None
+        return cell, resources
+
+
+class CourseSaveAutoGrades(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades``, keeping the lines these tools add to automatic comments.
+
+    nbgrader rewrites each answer cell's automatic comment ("No response." or
+    nothing); the grading mark of :func:`.gradebook.start` must survive that until
+    the whole submission is done.
+    """
+
+    def _add_comment(self, cell, resources) -> None:
+        comment = self.gradebook.find_comment(
+            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id,
+            self.student_id)
+        ours = gbk.our_lines(comment.auto_comment)
+        super()._add_comment(cell, resources)
+        if ours:
+            comment.auto_comment = "\n".join(filter(None, [comment.auto_comment, *ours]))
+            self.gradebook.db.commit()
+
+
+class CourseAutograde(Autograde):
+    """nbgrader's ``Autograde``, keeping the exception that failed a notebook and what
+    :class:`TrackedExecute` found in each (notebook name -> :class:`Findings`)."""
+
+    failure: tuple[str, BaseException] | None = None
+    findings: dict[str, Findings] | None = None
+
+    def write_single_notebook(self, output: str, resources) -> None:
+        if self.findings is None:
+            self.findings = {}
+        self.findings[resources["nbgrader"]["notebook"]] = resources.get(FINDINGS) or Findings()
+        super().write_single_notebook(output, resources)
+
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        try:
+            super().convert_single_notebook(notebook_filename)
+        except Exception as exc:
+            self.failure = (Path(notebook_filename).name, exc)
+            raise
