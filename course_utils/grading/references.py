@@ -164,3 +164,147 @@ def hinge_loss(scores: list, ys: list) -> ReferenceTensor:
     for score, y in zip(scores, ys):
         total = total + (1.0 - y * score).relu()
     return total * (1.0 / len(ys))
+
+
+# ---------------------------------------------------------------- comparisons with PyTorch
+
+def torch_reference(build: Any, values: list[float], start: list[float] | None = None
+                    ) -> tuple[float, list[float]]:
+    """``build``'s value and input gradients from PyTorch in float64; leaf ``i`` may start with
+    gradient ``start[i]`` (backward then adds to it, as it should)."""
+    import torch
+
+    leaves = [torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for v in values]
+    for leaf, g in zip(leaves, start or []):
+        leaf.grad = torch.tensor(float(g), dtype=torch.float64)
+    out = build(*leaves)
+    out.backward()
+    return out.item(), [0.0 if leaf.grad is None else leaf.grad.item() for leaf in leaves]
+
+
+def against_torch(tensor: type, build: Any, values: list[float], start: list[float]
+                  ) -> tuple[tuple[float, list[float]], tuple[float, list[float]]]:
+    """``build`` run on leaves of the scalar engine ``tensor`` and on PyTorch leaves, each leaf
+    starting with gradient ``start[i]``, then ``backward()`` on each output: ((value, input
+    gradients) of the engine, the same from PyTorch)."""
+    ours = [tensor(v) for v in values]
+    for leaf, g in zip(ours, start):
+        leaf.gradient = g
+    out = build(*ours)
+    out.backward()
+    return ((float(out.data), [float(leaf.gradient) for leaf in ours]),
+            torch_reference(build, values, start))
+
+
+_OPERATIONS = ("add", "radd", "addc", "mul", "rmul", "mulc", "neg", "sub", "subc", "rsub",
+               "div", "divc", "rdiv", "pow", "exp", "tanh", "relu", "twice_add", "twice_mul")
+
+
+def _apply(op: str, x: Any, y: Any, k: float, p: float) -> Any:
+    """One operation of the engine on ``x`` (and ``y``, the constant ``k``, the power ``p``): the
+    same code serves floats, the engine's Tensors and PyTorch's tensors."""
+    if op == "add":
+        return x + y
+    if op == "radd":
+        return k + x
+    if op == "addc":
+        return x + k
+    if op == "mul":
+        return x * y
+    if op == "rmul":
+        return k * x
+    if op == "mulc":
+        return x * k
+    if op == "neg":
+        return -x
+    if op == "sub":
+        return x - y
+    if op == "subc":
+        return x - k
+    if op == "rsub":
+        return k - x
+    if op == "div":
+        return x / y
+    if op == "divc":
+        return x / k
+    if op == "rdiv":
+        return k / x
+    if op == "pow":
+        return x**p
+    if op in ("exp", "tanh", "relu"):
+        if isinstance(x, float):
+            return {"exp": math.exp, "tanh": math.tanh, "relu": lambda v: max(0.0, v)}[op](x)
+        return getattr(x, op)()
+    if op == "twice_add":
+        return x + x
+    return x * x  # twice_mul
+
+
+def _safe(op: str, x: float, y: float, p: float) -> bool:
+    """Whether ``op`` stays away from poles, kinks and overflow at these values."""
+    if op in ("div",):
+        return abs(y) > 0.3
+    if op == "rdiv":
+        return abs(x) > 0.3
+    if op == "pow":
+        return p in (2, 3) or (p == -1 and abs(x) > 0.3) or x > 0.1
+    if op == "exp":
+        return x < 2.5
+    if op == "relu":
+        return abs(x) > 1e-3
+    return True
+
+
+def random_build(seed: int, n_inputs: int = 4, n_ops: int = 30) -> tuple[Any, list[float]]:
+    """A random straight-line program using every operation of the engine at least once, with
+    values kept in safe ranges: ``(build, inputs)``, where ``build(*leaves)`` returns the output
+    and works on floats, the engine's Tensors and PyTorch tensors alike."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = [float(v) for v in rng.uniform(-1.5, 1.5, n_inputs)]
+    program, current = [], list(values)
+    while len(program) < n_ops:
+        op = (_OPERATIONS[len(program)] if len(program) < len(_OPERATIONS)
+              else _OPERATIONS[rng.integers(len(_OPERATIONS))])
+        i = int(rng.integers(max(0, len(current) - 6), len(current)))  # mostly recent values: deep graphs
+        j = int(rng.integers(len(current)))
+        k = float(np.round(rng.uniform(0.5, 2.0), 3)) * (1 if rng.random() < 0.5 else -1)
+        p = [2, 3, -1, 0.5, 1.5][rng.integers(5)]
+        x, y = current[i], current[j]
+        if not _safe(op, x, y, p):
+            continue
+        value = _apply(op, x, y, k, p)
+        if isinstance(value, complex) or abs(value) > 20:
+            continue
+        program.append((op, i, j, k, p))
+        current.append(value)
+    last_uses = [int(v) for v in rng.choice(len(current), size=6, replace=False)]
+
+    def build(*inputs: Any) -> Any:
+        nodes = list(inputs)
+        for op, i, j, k, p in program:
+            nodes.append(_apply(op, nodes[i], nodes[j], k, p))
+        out = nodes[-1]
+        for index in last_uses:
+            out = out + nodes[index] * 0.5
+        return out + sum(inputs)  # every input takes part
+
+    return build, values
+
+
+def torch_mlp_loss(weights: Any, sizes: list[int], X: list[list[float]], Y: list[float]) -> Any:
+    """The hinge loss of 04's MLP in PyTorch, from its flat parameters (neuron by neuron: weights,
+    then bias) as one tensor: tanh on every layer but the last, mean of relu(1 - y * score)."""
+    import torch
+
+    h, k = torch.tensor(X, dtype=torch.float64), 0
+    widths = [len(X[0]), *sizes]
+    for layer in range(len(sizes)):
+        n_in, n_out = widths[layer], widths[layer + 1]
+        block = weights[k:k + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
+        k += n_out * (n_in + 1)
+        h = h @ block[:, :n_in].T + block[:, n_in]
+        if layer < len(sizes) - 1:
+            h = torch.tanh(h)
+    return torch.relu(1 - torch.tensor(Y, dtype=torch.float64) * h[:, 0]).mean()
