@@ -45,9 +45,10 @@ from traitlets import Unicode
 
 from . import gradebook as gbk
 from . import safe_html
-from .course import AUTOGRADED, COURSE_ROOT, default_db_url, in_shard, load_config, parse_shard
+from .course import AUTOGRADED, COURSE_ROOT, in_shard, load_config, parse_shard
 from .course import assignments as all_assignments
 from .gradebook import Status
+from .settings import Grading
 from .templates import feedback_template_basedirs
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -207,7 +208,7 @@ def generate(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
     from tqdm.auto import tqdm
 
     root = Path(root).resolve()
-    db_url = db_url or default_db_url(root)
+    db_url = db_url or Grading.load(root).gradebook  # c.Grading.db_url, as make grade reads it
     chosen = assignments or all_assignments(root)
     base = root / AUTOGRADED
     todo = sorted(
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Write feedback/<student>/<assignment>/*.html without revealing hidden tests.")
     parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     parser.add_argument("--root", type=Path, default=COURSE_ROOT)
-    parser.add_argument("--db-url", default=None, help="gradebook URL (default: <root>/gradebook.db)")
+    parser.add_argument("--db-url", default=None, help="gradebook URL (default: c.Grading.db_url, else <root>/gradebook.db)")
     parser.add_argument("--shard", default=None, help="i/n: only shard i of n of the students")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")
     parser.add_argument("--no-progress", action="store_true")

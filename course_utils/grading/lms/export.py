@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import gradebook
-from ..course import COURSE_ROOT, default_db_url, load_config
+from ..course import COURSE_ROOT, load_config
+from ..settings import Grading
 from . import roster as rosters
 
 FORMATS = ("canvas", "moodle", "csv")
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", default=None)
     args = parser.parse_args(argv)
     root = COURSE_ROOT
-    db_url = args.db_url or default_db_url(root)
+    db_url = args.db_url or Grading.load(root).gradebook  # c.Grading.db_url, as make grade reads it
     course_id = load_config(root, db_url=db_url).CourseDirectory.get("course_id", "default_course")
     try:
         roster = rosters.read(args.roster) if args.roster else None
