@@ -54,9 +54,9 @@ c.HTMLExporter.filters = {"markdown2html": "course_utils.grading.safe_html.SafeM
 # notebook. The TrackedExecute section is read by the grading command only, so
 # nbgrader's own Validate never imports it. Needs root and `apt-get install bubblewrap`.
 c.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
-c.SandboxedKernelManager.memory_mb = 4096  # address space per process (notebook 06 peaks at 2.0 GB)
-c.SandboxedKernelManager.cpu_seconds = 300  # CPU time of the kernel
-c.SandboxedKernelManager.wall_seconds = 600  # wall clock per notebook
+c.SandboxProvisioner.memory_mb = 4096  # address space per process (notebook 06 peaks at 2.0 GB)
+c.SandboxProvisioner.cpu_seconds = 300  # CPU time of the kernel
+c.SandboxProvisioner.wall_seconds = 600  # wall clock per notebook
 
 # The grading command's own settings (course_utils/grading/settings.py lists them all; make grade's
 # options override them for one run).

@@ -138,7 +138,7 @@ def build_class(course: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def graded(names_file, tmp_path_factory):
     work = tmp_path_factory.mktemp("hostile")
-    course = syn.make_course(work / "course", [A], config_lines="c.SandboxedKernelManager.scratch_mb = 64")
+    course = syn.make_course(work / "course", [A], config_lines="c.SandboxProvisioner.scratch_mb = 64")
     # The commands' temporary folder, which must be empty afterwards (short: Unix socket paths
     # below it are limited to 108 bytes).
     scratch = Path(tempfile.mkdtemp(prefix="hostile-", dir="/tmp"))

@@ -1,6 +1,7 @@
 """The grading sandbox (course_utils.grading.sandbox): what a submission's kernel can and cannot do.
 
-Each test runs small notebooks with nbclient and ``SandboxedKernelManager`` in
+Each test runs small notebooks with nbclient and ``SandboxedKernelManager`` (its kernels
+started by ``SandboxProvisioner``) in
 a folder laid out like a course (gradebook.db, solutions/, submitted/ and
 autograded/ of other students), the kernel's working directory being one
 student's autograded folder, as ``nbgrader autograde`` does.
@@ -13,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +33,7 @@ from course_utils.grading.course import COURSE_ROOT, load_config
 from course_utils.grading.sandbox import (
     OPT_OUT_ENV,
     SandboxedKernelManager,
+    SandboxProvisioner,
     SandboxUnavailable,
     check_bwrap,
 )
@@ -71,14 +74,14 @@ def client_for(nb, cwd: Path, *, timeout: int = 30, **limits) -> tuple[NotebookC
             created.append(self)
 
     client = NotebookClient(nb, kernel_manager_class=Recorded,
-                            config=Config({"SandboxedKernelManager": limits}),
+                            config=Config({"SandboxProvisioner": limits}),
                             resources={"metadata": {"path": str(cwd)}}, timeout=timeout,
                             allow_errors=True, startup_timeout=60)
     return client, created
 
 
-def run(nb, cwd: Path, *, timeout: int = 30, dies: bool = False, **limits) -> SandboxedKernelManager:
-    """Execute ``nb`` in a sandboxed kernel started in ``cwd``; return its manager.
+def run(nb, cwd: Path, *, timeout: int = 30, dies: bool = False, **limits) -> SandboxProvisioner:
+    """Execute ``nb`` in a sandboxed kernel started in ``cwd``; return its sandbox (the provisioner).
 
     With ``dies``, the kernel must die during the run (nbclient's DeadKernelError).
     """
@@ -88,7 +91,7 @@ def run(nb, cwd: Path, *, timeout: int = 30, dies: bool = False, **limits) -> Sa
             client.execute()
     else:
         client.execute()
-    return created[0]
+    return created[0].provisioner
 
 
 def text(cell) -> str:
@@ -116,7 +119,7 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def leftovers(km: SandboxedKernelManager, wait: float = 10.0) -> list[str]:
+def leftovers(box: SandboxProvisioner, wait: float = 10.0) -> list[str]:
     """Processes still running as the sandbox's user or naming its folder, after ``wait`` seconds at most."""
     deadline = time.monotonic() + wait
     while True:
@@ -126,8 +129,8 @@ def leftovers(km: SandboxedKernelManager, wait: float = 10.0) -> list[str]:
                 uids, cmdline = proc.info["uids"], proc.info["cmdline"] or []
             except psutil.Error:
                 continue
-            if (uids and km.sandbox_uid in (uids.real, uids.effective)) or (
-                    km.sandbox_path and any(km.sandbox_path in arg for arg in cmdline)):
+            if (uids and box.sandbox_uid in (uids.real, uids.effective)) or (
+                    box.sandbox_path and any(box.sandbox_path in arg for arg in cmdline)):
                 found.append(f"{proc.info['pid']} {' '.join(cmdline)[:80]}")
         if not found or time.monotonic() > deadline:
             return found
@@ -187,7 +190,7 @@ def test_no_network_no_secrets_no_writes_outside(course, monkeypatch, names_file
                COURSE_ROOT / "tests" / "test_sandbox.py", "/root/.bashrc", "/etc/shadow"]
     outside = [root / "gradebook.db", root / "evil.txt", "../../../evil.txt", "../../bob/evil.txt",
                COURSE_ROOT / "evil.txt", COURSE_ROOT / "course_utils" / "evil.py", "/usr/evil", "/etc/evil",
-               "/evil", str(Path(sandbox.sys.prefix) / "evil")]
+               "/evil", str(Path(sys.prefix) / "evil")]
     nb = notebook(
         # 0: network
         f"""import socket
@@ -260,7 +263,7 @@ if os.fork() == 0:
 time.sleep(0.5)
 print("SPAWNED")""",
     )
-    km = run(nb, cwd)
+    box = run(nb, cwd)
     listener.close()
     out = [text(c) for c in nb.cells]
     assert "NETWORK []" in out[0], out[0]
@@ -270,7 +273,7 @@ print("SPAWNED")""",
     assert "ROOTHOME ['.pyenv']" in out[1] or str(Path.home()) != "/root", out[1]
     assert "WRITTEN []" in out[2], out[2]
     assert "SCRATCH ['data.txt', 'link-to-gradebook', 'sub', 'x.txt'] alice's datachanged" in out[2], out[2]
-    uid = km.sandbox_uid
+    uid = box.sandbox_uid
     assert f"UID {uid} NOSECRET CWD {os.path.realpath(cwd)}" in out[3] and uid >= sandbox.UID_BASE, out[3]
     assert "ROOT AGAIN" not in out[3]
     assert "WORKS 3.0 True 32033" in out[4], out[4]
@@ -279,8 +282,8 @@ print("SPAWNED")""",
     # Nothing outside changed, the scratch copy included; nothing is left running.
     assert tree_hash(root) == before
     assert not (cwd / "x.txt").exists() and (cwd / "data.txt").read_text() == "alice's data"
-    assert leftovers(km) == []
-    assert not os.path.exists(km.sandbox_path)
+    assert leftovers(box) == []
+    assert not os.path.exists(box.sandbox_path)
 
 
 @needs_bwrap
@@ -317,7 +320,7 @@ except OSError as exc:
     )
     started = time.monotonic()
     # 20 s per cell: importing torch alone took more than 5 s under CI's load
-    km = run(nb, course["cwd"], timeout=20, memory_mb=1536, max_processes=48)
+    box = run(nb, course["cwd"], timeout=20, memory_mb=1536, max_processes=48)
     out = [text(c) for c in nb.cells]
     assert "BIG BLOCKED" in out[0], out[0]
     assert "GRADUAL BLOCKED" in out[1] and int(out[1].split()[-1]) < 24, out[1]
@@ -326,7 +329,7 @@ except OSError as exc:
     assert "FORK STOPPED" in out[4] and int(out[4].split()[2]) < 48, out[4]
     assert int(out[5].split()[-1]) <= 48 + 2, out[5]
     assert time.monotonic() - started < 60
-    assert leftovers(km) == []
+    assert leftovers(box) == []
 
 
 @needs_bwrap
@@ -343,26 +346,26 @@ def test_infinite_loop_is_cut_at_the_cell_timeout(course):
     else:
         assert "KeyboardInterrupt" in text(nb.cells[0]) and "ALIVE" in text(nb.cells[1])
     assert time.monotonic() - started < 30
-    assert leftovers(created[0]) == []
+    assert leftovers(created[0].provisioner) == []
 
 
 @needs_bwrap
 def test_cpu_limit_stops_a_loop_that_ignores_interrupts(course):
     nb = notebook("while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass")
     started = time.monotonic()
-    km = run(nb, course["cwd"], timeout=30, cpu_seconds=3, dies=True)
+    box = run(nb, course["cwd"], timeout=30, cpu_seconds=3, dies=True)
     assert time.monotonic() - started < 30
-    assert "CPU-time limit (3 s)" in km.exit_reason(), km.returncode
-    assert leftovers(km) == []
+    assert "CPU-time limit (3 s)" in box.exit_reason(), box.returncode
+    assert leftovers(box) == []
 
 
 @needs_bwrap
 def test_wall_clock_limit_per_notebook(course):
     started = time.monotonic()
-    km = run(notebook("import time\ntime.sleep(120)"), course["cwd"], timeout=60, wall_seconds=3, dies=True)
+    box = run(notebook("import time\ntime.sleep(120)"), course["cwd"], timeout=60, wall_seconds=3, dies=True)
     assert time.monotonic() - started < 20
-    assert "wall-clock limit (3 s per notebook)" in km.exit_reason()
-    assert leftovers(km) == []
+    assert "wall-clock limit (3 s per notebook)" in box.exit_reason()
+    assert leftovers(box) == []
 
 
 @needs_bwrap
@@ -381,11 +384,11 @@ def test_os_exit_kills_only_its_own_kernel(course, tmp_path):
     thread = threading.Thread(target=neighbour)
     thread.start()
     time.sleep(2)
-    km = run(notebook("import os\nos._exit(1)", "print('never')"), course["cwd"], dies=True)
-    assert km.returncode == 1 and km.exit_reason() is None
+    box = run(notebook("import os\nos._exit(1)", "print('never')"), course["cwd"], dies=True)
+    assert box.returncode == 1 and box.exit_reason() is None
     thread.join(60)
     assert not errors and "SURVIVED" in text(other.cells[0])
-    assert leftovers(km) == []
+    assert leftovers(box) == []
 
 
 def _execute_classes():
@@ -414,7 +417,7 @@ def test_nbgrader_execute_uses_the_configured_sandbox(course):
     _, tracked = _execute_classes()
     config = Config()
     config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
-    config.SandboxedKernelManager.memory_mb = 2000
+    config.SandboxProvisioner.memory_mb = 2000
     execute = tracked(config=config)
     execute.kernel_manager_class = sandbox.configured_kernel_manager(execute)
     nb = notebook("import os, resource\n"
@@ -430,14 +433,14 @@ def test_nbgrader_execute_uses_the_configured_sandbox(course):
 def test_missing_bwrap_says_how_to_install_it(course):
     config = Config()
     config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
-    config.SandboxedKernelManager.bwrap = "/nonexistent/bwrap"
+    config.SandboxProvisioner.bwrap = "/nonexistent/bwrap"
     with pytest.raises(SandboxUnavailable, match=r"apt-get install bubblewrap"):
         sandbox.preflight(config)
-    km = SandboxedKernelManager(bwrap="/nonexistent/bwrap")
+    km = SandboxedKernelManager(config=Config({"SandboxProvisioner": {"bwrap": "/nonexistent/bwrap"}}))
     client = NotebookClient(notebook("print(1)"), km=km, resources={"metadata": {"path": str(course["cwd"])}})
     with pytest.raises(SandboxUnavailable, match=r"apt-get install bubblewrap"):
         client.execute()
-    assert not km.has_kernel and not os.path.exists(km.sandbox_path)
+    assert not km.has_kernel and not os.path.exists(km.provisioner.sandbox_path)
 
 
 @pytest.mark.parametrize("how", ["config", "environment"])
@@ -449,14 +452,14 @@ def test_explicit_opt_out_runs_unsandboxed_and_warns(course, how, monkeypatch, c
         monkeypatch.setenv(OPT_OUT_ENV, "1")
     caplog.set_level(logging.WARNING)
     nb = notebook("import os\nprint(os.getuid())")
-    km = run(nb, course["cwd"], **limits)
+    box = run(nb, course["cwd"], **limits)
     assert text(nb.cells[0]).strip() == str(os.getuid())
-    assert not km.sandboxed
+    assert not box.sandboxed
     assert "SANDBOX OFF" in capfd.readouterr().err
     config = Config()
     config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
     for key, value in limits.items():
-        setattr(config.SandboxedKernelManager, key, value)
+        setattr(config.SandboxProvisioner, key, value)
     assert "SANDBOX OFF" in sandbox.preflight(config)
     assert "SANDBOX OFF" in caplog.text
 
@@ -502,7 +505,7 @@ def test_course_notebook_scores_the_same_sandboxed(tmp_path, names_file):
 def test_not_root_is_refused_with_a_reason(monkeypatch):
     if sandbox.find_bwrap() is None:
         pytest.skip("bwrap is not installed")
-    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(SandboxUnavailable, match="as root"):
         check_bwrap()
 
@@ -523,13 +526,14 @@ client, created = client_for(nb, Path({str(course["cwd"])!r}), timeout=300)
 import threading
 def report():
     import time
-    while not created or not created[0].sandbox_uid:
+    while not created or not created[0].provisioner or not created[0].provisioner.sandbox_uid:
         time.sleep(0.1)
-    print("UID", created[0].sandbox_uid, created[0].sandbox_path, flush=True)
+    box = created[0].provisioner
+    print("UID", box.sandbox_uid, box.sandbox_path, flush=True)
 threading.Thread(target=report, daemon=True).start()
 client.execute()
 """)
-    grader = psutil.Popen([sandbox.sys.executable, str(script)], stdout=-1, text=True)
+    grader = psutil.Popen([sys.executable, str(script)], stdout=-1, text=True)
     sleeping = []
     try:
         line = grader.stdout.readline().split()
@@ -589,7 +593,7 @@ for name in ("kernel.json", "new.bin"):
         attempts.append("REFUSED " + name)
 print(*attempts)""",
     )
-    km = run(nb, course["cwd"], scratch_mb=64, file_mb=4096)
+    box = run(nb, course["cwd"], scratch_mb=64, file_mb=4096)
     fills = text(nb.cells[0])
     for folder, limit in ((".", 64), ("/tmp", 64), ("/dev/shm", 64)):
         line = next(x for x in fills.splitlines() if x.startswith(f"FILL {folder} "))
@@ -597,7 +601,7 @@ print(*attempts)""",
         assert mb <= limit and err in ("ENOSPC", "EFBIG"), fills
     attempts = text(nb.cells[1])
     assert "WROTE" not in attempts and attempts.count("REFUSED") == 2, attempts
-    assert km.sandbox_path.startswith(f"{runtime}/nbsandbox-{os.getpid()}-")
-    assert leftovers(km) == []
+    assert box.sandbox_path.startswith(f"{runtime}/nbsandbox-{os.getpid()}-")
+    assert leftovers(box) == []
     assert list(runtime.iterdir()) == []
     runtime.rmdir()

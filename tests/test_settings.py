@@ -30,6 +30,6 @@ def test_without_a_gradebook_url_it_is_the_course_folders(tmp_path):
 def test_nbgrader_is_configured_as_the_settings_say(tmp_path):
     config = Grading.load(_course(tmp_path, ""), cell_timeout=7, unsandboxed=True).nbgrader_config()
     assert config.Execute.timeout == 7
-    assert config.SandboxedKernelManager.allow_unsandboxed is True
+    assert config.SandboxProvisioner.allow_unsandboxed is True
     assert Grading.load(tmp_path, cell_timeout=7, unsandboxed=True).canary_options() == [
         "--cell-timeout", "7", "--unsandboxed"]

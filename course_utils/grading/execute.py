@@ -24,6 +24,7 @@ from . import gradebook as gbk
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR
 from .judge import Judge, run_test_cell
+from .sandbox import configured_kernel_manager, sandbox_of
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError")  # the second: a judged test cell that ran out of time
 FINDINGS = "course_findings"
@@ -194,8 +195,6 @@ class TrackedExecute(CourseExecute):
         super().__init__(**kwargs)
         # nbgrader passes AsyncKernelManager as a keyword, which beats the config: apply
         # c.TrackedExecute.kernel_manager_class (the grading sandbox) here.
-        from .sandbox import configured_kernel_manager
-
         manager = configured_kernel_manager(self)
         if manager is not None:
             self.kernel_manager_class = manager
@@ -239,7 +238,8 @@ class TrackedExecute(CourseExecute):
     def _judged(self, cell, resources, index):
         """The test cell run by the judge while the kernel answers its requests."""
         if self._judge is None:
-            self._judge = Judge.for_release(self._release, folder=getattr(self.km, "sandbox_path", None),
+            box = sandbox_of(self.km)
+            self._judge = Judge.for_release(self._release, folder=box.sandbox_path if box else None,
                                             timeout=(self.timeout or 60) + 30)
         return run_test_cell(self, self._judge, cell, index,
                              execute=lambda c, i: Execute.preprocess_cell(self, c, resources, i))
@@ -285,7 +285,8 @@ class TrackedExecute(CourseExecute):
                     self._judge = None
             else:
                 cell, resources = super().preprocess_cell(cell, resources, index)
-            stopped = getattr(self.km, "stop_strays", lambda: 0)()
+            box = sandbox_of(self.km)
+            stopped = box.stop_strays() if box else 0
             if stopped:
                 cell.outputs.append(nbformat.v4.new_output(
                     "stream", name="stdout",
@@ -301,7 +302,8 @@ class TrackedExecute(CourseExecute):
                    for o in cell.get("outputs", [])):
                 self._findings.stopped.append(describe_cell(self.nb, index))
         except DeadKernelError:
-            why = getattr(self.km, "exit_reason", lambda: None)()
+            box = sandbox_of(self.km)
+            why = box.exit_reason() if box else None
             raise KernelDied(describe_cell(self.nb, index), why) from None
         except CellTimeoutError:
             # The cell ran past Execute.timeout and did not stop when interrupted.

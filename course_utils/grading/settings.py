@@ -65,7 +65,7 @@ class Grading(Configurable):
         if self.cell_timeout:
             config.Execute.timeout = self.cell_timeout
         if self.unsandboxed:
-            config.SandboxedKernelManager.allow_unsandboxed = True
+            config.SandboxProvisioner.allow_unsandboxed = True
         return config
 
     def canary_options(self) -> list[str]:

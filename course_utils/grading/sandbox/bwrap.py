@@ -1,0 +1,105 @@
+"""The bubblewrap program: whether it can build the grading sandbox here, and its mount arguments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+INSTALL_HINT = (
+    "Install bubblewrap with `sudo apt-get install bubblewrap` (Debian/Ubuntu; "
+    "`dnf install bubblewrap` on Fedora)"
+)
+OPT_OUT_ENV = "COURSE_GRADING_UNSANDBOXED"
+OPT_OUT_HINT = (
+    f"or, only if you accept that students' code runs with your rights, set {OPT_OUT_ENV}=1 "
+    "(or c.SandboxProvisioner.allow_unsandboxed = True)"
+)
+UNSANDBOXED_WARNING = (
+    "!!! SANDBOX OFF: students' code runs UNSANDBOXED with the grader's rights: it can read the "
+    "hidden tests, rewrite the gradebook, read other submissions and reach the network "
+    f"({OPT_OUT_ENV} / SandboxProvisioner.allow_unsandboxed) !!!"
+)
+MAX_TEMP_BASE = 40
+"""Longest temporary folder that leaves room for the Unix socket paths below it (108 bytes on
+Linux), e.g. <base>/grade-run-<pid>-xxxxxxxx/nbsandbox-<pid>-xxxxxxxx/judge/judge.sock."""
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create a sandbox on this machine."""
+
+
+def short_temp_dir() -> str:
+    """The system's temporary folder, or /tmp when that is too long for socket paths below it."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= MAX_TEMP_BASE or not os.path.isdir("/tmp") else "/tmp"
+
+
+def opted_out(allow_unsandboxed: bool = False) -> bool:
+    """Whether the instructor chose to run kernels unsandboxed when bubblewrap cannot run."""
+    return bool(allow_unsandboxed) or os.environ.get(OPT_OUT_ENV, "").strip().lower() in {
+        "1", "true", "yes"}
+
+
+def find_bwrap(name: str = "bwrap") -> str | None:
+    return shutil.which(name) if os.sep not in name else (name if os.access(name, os.X_OK) else None)
+
+
+def check_bwrap(name: str = "bwrap") -> str:
+    """The path of a ``bwrap`` that can build the grading sandbox, else :class:`SandboxUnavailable`."""
+    path = find_bwrap(name)
+    if path is not None and os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "the grading sandbox runs bubblewrap as root (it gives each kernel an unprivileged user id "
+            "of its own): run the grading command as root, e.g. with sudo, "
+            f"{OPT_OUT_HINT}.")
+    if path is None:
+        raise SandboxUnavailable(
+            f"the grading sandbox needs bubblewrap, and `{name}` is not installed. "
+            f"{INSTALL_HINT}, {OPT_OUT_HINT}.")
+    probe = [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--unshare-ipc",
+             "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+             "--tmpfs", "/tmp", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bubblewrap ({path}) could not be run: {exc}. {OPT_OUT_HINT}.") from None
+    if done.returncode != 0:
+        raise SandboxUnavailable(
+            f"bubblewrap ({path}) cannot create a sandbox here: {done.stderr.strip() or done.returncode}. "
+            "It needs root or unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1); "
+            f"inside a container, run it with --privileged. {OPT_OUT_HINT}.")
+    return path
+
+
+class Mounts:
+    """bwrap mount arguments, creating each mount point's missing parents with mode 0755.
+
+    (bwrap would make missing parents 0700, which the unprivileged kernel could not pass.)
+    Parents inside a read-only bind exist already; elsewhere (the sandbox's own root,
+    a tmpfs) they are created.
+    """
+
+    def __init__(self, args: list[str]):
+        self.args = args
+        self.fixed: list[str] = []
+        self.made: set[str] = set()
+
+    def _inside_fixed(self, path: str) -> bool:
+        return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.fixed)
+
+    def add(self, kind: str, src: str | None, dest: str, size_mb: int | None = None) -> None:
+        parents = []
+        parent = os.path.dirname(dest)
+        while parent not in ("/", "") and parent not in self.made and not self._inside_fixed(parent):
+            parents.append(parent)
+            parent = os.path.dirname(parent)
+        for path in reversed(parents):
+            self.args += ["--perms", "0755", "--dir", path]
+            self.made.add(path)
+        if size_mb is not None:
+            self.args += ["--size", str(size_mb << 20)]
+        self.args += [kind, *([src] if src is not None else []), dest]
+        if kind != "--tmpfs":
+            self.fixed.append(dest)

@@ -1,0 +1,392 @@
+"""The kernel provisioner that starts a submission's kernel inside bubblewrap, with the sandbox's limits.
+
+A jupyter_client kernel provisioner: it owns the kernel's launch, its process and its
+clean-up, so the kernel manager stays jupyter_client's. Its limits are configured as
+``c.SandboxProvisioner.<limit>`` (see the package docstring for what the sandbox is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Bool, Integer, List, Unicode, default
+
+from .boot import SETUP_FAILED, BootSpec
+from .bwrap import (
+    UNSANDBOXED_WARNING,
+    Mounts,
+    SandboxUnavailable,
+    check_bwrap,
+    opted_out,
+    short_temp_dir,
+)
+
+INIT_SCRIPT = Path(__file__).with_name("boot.py")
+COURSE_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
+UID_BASE, UID_SPAN = 1_600_000_000, 100_000_000
+"""Sandbox user ids: random in [UID_BASE, UID_BASE + UID_SPAN), far above any real account."""
+SUBMISSION_MOUNT = "/.submission"
+RUNTIME_ENV = "COURSE_SANDBOX_RUNTIME_DIR"
+DEFAULT_ENV_KEEP = [
+    "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "TZ",
+    "COURSE_NAMES_FILE", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "MPLBACKEND",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "JPY_SESSION_NAME", "PYDEVD_DISABLE_FILE_VALIDATION",
+]
+_CHECKED: dict[str, str] = {}
+"""bwrap programs already checked in this process: name -> path."""
+
+
+def _is_ancestor_or_same(path: Path, other: Path) -> bool:
+    try:
+        other.relative_to(path)
+        return True
+    except ValueError:
+        return False
+
+
+def _running(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class SandboxProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, its kernel started under bwrap with the limits below."""
+
+    memory_mb = Integer(4096, config=True, help="Address-space limit of each process in the sandbox (MB).")
+    cpu_seconds = Integer(300, config=True, help="CPU-time limit of the kernel process (s); SIGXCPU after it.")
+    wall_seconds = Integer(
+        600, config=True,
+        help="Wall-clock limit per kernel, i.e. per notebook (s); the sandbox is killed after it.")
+    max_processes = Integer(
+        256, config=True,
+        help="Processes and threads the sandbox's user may have at once (RLIMIT_NPROC).")
+    scratch_mb = Integer(512, config=True, help="Size of the scratch working directory and of /tmp (MB each).")
+    file_mb = Integer(512, config=True, help="Largest file the kernel may write (MB).")
+    open_files = Integer(1024, config=True, help="Open files per process.")
+    bwrap = Unicode("bwrap", config=True, help="The bubblewrap program.")
+    allow_unsandboxed = Bool(
+        False, config=True,
+        help="Run kernels without a sandbox when bwrap is missing (also: COURSE_GRADING_UNSANDBOXED=1). "
+             "Unsafe.")
+    read_only_paths = List(
+        Unicode(), config=True,
+        help="More host paths the notebooks may read (bound read-only at the same place).")
+    env_keep = List(
+        Unicode(), DEFAULT_ENV_KEEP, config=True,
+        help="Environment variables passed to the kernel; the rest of the grader's environment is not.")
+    hide_cwd_under = List(
+        Unicode(), config=True,
+        help="The working directory is not copied into the sandbox when it contains one of these "
+             "folders (default: the course folder and the home folder).")
+    runtime_dir = Unicode(
+        config=True,
+        help=f"Host folder for the kernels' connection folders (default: ${RUNTIME_ENV}, else the "
+             "system's temporary folder). Each is named nbsandbox-<pid of this process>-..., so "
+             "the grading command can remove those of a worker it had to kill.")
+    seal_seconds = Integer(
+        60, config=True,
+        help="How long to wait for the kernel to bind its sockets before its connection folder is "
+             "taken back (it is taken back then anyway, and a kernel that had not bound fails to start).")
+
+    @default("runtime_dir")
+    def _runtime_default(self):
+        return os.environ.get(RUNTIME_ENV) or short_temp_dir()
+
+    @default("hide_cwd_under")
+    def _hide_default(self):
+        return [str(COURSE_ROOT), str(Path.home()), "/"]
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._timer: threading.Timer | None = None
+        self._why: str | None = None
+        self.sandboxed = False
+        self.sandbox_uid: int | None = None
+        """The user id the kernel runs as (unique to this kernel); None before start or unsandboxed."""
+        self.sandbox_path: str | None = None
+        """The host folder of the kernel's connection file and sockets (removed at clean-up)."""
+        self.returncode: int | None = None
+        """bwrap's exit status once the kernel has ended (128 + signal when a signal killed the kernel)."""
+
+    # ------------------------------------------------------------------ launch
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        self._why = self.returncode = self.sandbox_uid = None
+        self.sandboxed = False
+        if self.sandbox_path:  # a restart: the previous kernel is gone
+            shutil.rmtree(self.sandbox_path, ignore_errors=True)
+        box = self.sandbox_path = tempfile.mkdtemp(prefix=f"nbsandbox-{os.getpid()}-", dir=self.runtime_dir)
+        km = self.parent
+        try:
+            # The connection file and the ipc sockets live in the one folder the kernel may write to.
+            km.connection_file = os.path.join(box, "kernel.json")
+            if km.transport == "ipc":
+                km.ip = os.path.join(box, "kernel")
+            kwargs = await super().pre_launch(**kwargs)
+            bwrap = self._bwrap()
+            if bwrap is None:
+                self.log.warning(UNSANDBOXED_WARNING)
+                print(UNSANDBOXED_WARNING, file=sys.stderr, flush=True)
+            else:
+                kwargs = self._wrap(bwrap, kwargs)
+                self.sandboxed = True
+        except BaseException:
+            shutil.rmtree(box, ignore_errors=True)
+            raise
+        return kwargs
+
+    def _bwrap(self) -> str | None:
+        """The checked bwrap program, or None when the instructor opted out and it cannot run."""
+        if self.bwrap not in _CHECKED:
+            try:
+                _CHECKED[self.bwrap] = check_bwrap(self.bwrap)
+            except SandboxUnavailable:
+                if not opted_out(self.allow_unsandboxed):
+                    raise
+                return None
+        return _CHECKED[self.bwrap]
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+        try:
+            info = await super().launch_kernel(cmd, **kwargs)
+            if self.sandboxed:
+                await self._seal()
+        except BaseException:
+            shutil.rmtree(self.sandbox_path, ignore_errors=True)
+            raise
+        if self.wall_seconds:
+            self._timer = threading.Timer(self.wall_seconds, self._wall_clock_expired)
+            self._timer.daemon = True
+            self._timer.start()
+        return info
+
+    def _wrap(self, bwrap: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The launch arguments with the kernel command inside bwrap, its environment filtered."""
+        uid = UID_BASE + secrets.randbelow(UID_SPAN)
+        self.sandbox_uid = uid
+        box = self.sandbox_path
+        connection_file = self.parent.connection_file
+        os.chmod(box, 0o700)
+        for path in (box, connection_file):
+            os.chown(path, uid, uid)
+
+        source = kwargs.pop("cwd", None)
+        cwd = os.path.realpath(source) if source else "/tmp/work"
+        submission = source and os.path.isdir(source) and self._may_copy(Path(cwd), Path(box))
+        if source and not submission:
+            self.log.warning("sandbox: %s is not copied into the sandbox (it holds the course folder, "
+                             "a home folder or /); the kernel starts in an empty folder", cwd)
+
+        env = {k: v for k, v in (kwargs.pop("env", None) or os.environ).items() if k in self.env_keep}
+        home = "/tmp/home"
+        env.update({
+            "HOME": home, "TMPDIR": "/tmp", "USER": "student", "LOGNAME": "student",
+            "MPLCONFIGDIR": f"{home}/.config/matplotlib", "PYTHONNOUSERSITE": "1",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        })
+
+        args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
+        mounts = Mounts(args)
+        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+            if os.path.islink(top):
+                args += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                mounts.add("--ro-bind", top, top)
+        for top in ("/usr", "/etc", "/sys/devices/system/cpu", "/var/cache/fontconfig"):
+            if os.path.isdir(top):
+                mounts.add("--ro-bind", top, top)
+        mounts.add("--proc", None, "/proc")
+        mounts.add("--dev", None, "/dev")
+        mounts.add("--tmpfs", None, "/tmp", size_mb=self.scratch_mb)
+        mounts.add("--tmpfs", None, "/dev/shm", size_mb=64)
+        mounts.add("--tmpfs", None, cwd, size_mb=self.scratch_mb)
+        for path in self._readable_paths():
+            mounts.add("--ro-bind", path, path)
+        mounts.add("--bind", box, box)
+        spec_copy = []
+        mpl_cache = self._matplotlib_cache()
+        if mpl_cache:
+            mounts.add("--ro-bind", mpl_cache, "/.mplcache")
+            spec_copy.append(["/.mplcache", f"{env['MPLCONFIGDIR']}/{Path(mpl_cache).name}"])
+        if submission:
+            mounts.add("--ro-bind", cwd, SUBMISSION_MOUNT)
+        spec = BootSpec(
+            uid=uid, gid=uid, cwd=cwd, submission=SUBMISSION_MOUNT if submission else None,
+            copy_files=spec_copy, make_dirs=[env["MPLCONFIGDIR"]], owned=[cwd, home],
+            sticky=["/tmp", "/dev/shm"], memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds,
+            max_processes=self.max_processes, file_mb=self.file_mb, open_files=self.open_files)
+        args += ["--chdir", "/", "--", sys.executable, "-I", "-S", str(INIT_SCRIPT), spec.to_json(), "--",
+                 *kwargs["cmd"]]
+        self.log.debug("sandbox: %s", args)
+        return {**kwargs, "cmd": args, "env": env, "cwd": box}
+
+    async def _seal(self) -> None:
+        """Give the connection folder back to root once the kernel has bound its sockets.
+
+        It is the only host folder the kernel could write to, and ipykernel needs it only
+        to create its Unix sockets at start-up (no code of the notebook runs before that:
+        cells are sent once the kernel answers on those sockets). Root, which the grader
+        is, still connects through it.
+        """
+        box, info = self.sandbox_path, self.connection_info
+        names = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
+        sockets = [f"{info['ip']}-{info[n]}" for n in names] if info.get("transport") == "ipc" else []
+        deadline = time.monotonic() + self.seal_seconds
+        while sockets and time.monotonic() < deadline:
+            if all(os.path.exists(path) for path in sockets):
+                break
+            if self.process is not None and self.process.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        connection_file = self.parent.connection_file
+        for path in (box, connection_file):
+            with contextlib.suppress(OSError):
+                os.chown(path, 0, 0)
+        # Traversable, not listable: the kernel still reaches the judge's socket inside (judge/).
+        os.chmod(box, 0o711)
+        # ipykernel reads its connection file again right after binding (to merge in the ports):
+        # it must stay readable, or a kernel sealed at that moment dies before it answers.
+        with contextlib.suppress(OSError):
+            os.chmod(connection_file, 0o644)
+
+    def _may_copy(self, cwd: Path, box: Path) -> bool:
+        hidden = [Path(p).resolve() for p in self.hide_cwd_under] + [box]
+        return not any(_is_ancestor_or_same(cwd, p) for p in hidden)
+
+    def _readable_paths(self) -> list[str]:
+        """Host paths bound read-only at the same place: Python, the venv, course_utils, the data."""
+        paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 str(Path(os.path.realpath(sys.executable)).parents[1]), str(PACKAGE_DIR)}
+        names = os.environ.get("COURSE_NAMES_FILE")
+        for candidate in ([names] if names else []) + [str(COURSE_ROOT / "data" / "names.txt")]:
+            if os.path.isfile(candidate):
+                paths.update({os.path.realpath(candidate), os.path.abspath(candidate)})
+        paths.update(self.read_only_paths)
+        system = ("/usr", "/etc", "/bin", "/lib")
+        chosen = []
+        for path in sorted({os.path.abspath(p) for p in paths if p and os.path.exists(p)}, key=len):
+            if any(path == s or path.startswith(s + "/") for s in system):
+                continue
+            if any(path == c or path.startswith(c + "/") for c in chosen):
+                continue
+            chosen.append(path)
+        return chosen
+
+    @staticmethod
+    def _matplotlib_cache() -> str | None:
+        base = os.environ.get("MPLCONFIGDIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
+        found = sorted(Path(base).glob("fontlist-v*.json")) if os.path.isdir(base) else []
+        return str(found[-1]) if found else None
+
+    # ------------------------------------------------------------------ running, limits, the end
+
+    async def poll(self) -> int | None:
+        code = await super().poll()
+        if self.process is not None and code is not None and self.returncode is None:
+            self.returncode = code  # wait() forgets the process once it is reaped
+        return code
+
+    async def kill(self, restart: bool = False) -> None:
+        await self.poll()  # a kernel a limit stopped keeps its own exit status, not our SIGKILL's
+        await super().kill(restart=restart)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await super().cleanup(restart=restart)
+        if self.sandbox_path and not restart:
+            shutil.rmtree(self.sandbox_path, ignore_errors=True)
+
+    def _wall_clock_expired(self) -> None:
+        self._timer = None
+        process = self.process
+        if process is None or process.poll() is not None:
+            return  # already over (and its pid may belong to someone else by now)
+        self._why = (f"the sandbox's wall-clock limit ({self.wall_seconds} s per notebook) "
+                     "was reached and the kernel was killed")
+        self.log.warning("sandbox: %s", self._why)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # bwrap leads its process group
+        except OSError:
+            process.kill()
+
+    def stop_strays(self) -> int:
+        """Kill every process the notebook left running in the sandbox, but the kernel.
+
+        Called between cells: a notebook of this course never needs a process to outlive
+        its cell, and a fork bomb's children would otherwise hold the sandbox's process
+        limit (and the CPU) until the notebook ends. bwrap runs an init process in the
+        sandbox's pid namespace, whose first child is the kernel; anything else under it
+        is a stray. Returns how many were killed.
+        """
+        import psutil
+
+        process = self.process
+        if not self.sandboxed or process is None or process.poll() is not None:
+            return 0
+        stopped = 0
+        for _round in range(10):  # a fork bomb's children may fork while they are being killed
+            try:
+                inits = psutil.Process(process.pid).children()
+                below = inits[0].children() if len(inits) == 1 else []
+                if not below:
+                    return stopped
+                kernel = min(below, key=lambda p: (p.create_time(), p.pid))
+                # Zombies are dead already (only their parent, the kernel, could reap them).
+                strays = [p for p in inits[0].children(recursive=True)
+                          if p.pid != kernel.pid and _running(p)]
+            except psutil.Error:
+                return stopped
+            if not strays:
+                return stopped
+            for stray in strays:
+                with contextlib.suppress(psutil.Error):
+                    stray.kill()
+            psutil.wait_procs(strays, timeout=2)
+            stopped += len(strays)
+        return stopped
+
+    def exit_reason(self) -> str | None:
+        """Why the sandboxed kernel died, in words for an instructor; None when no limit explains it.
+
+        bwrap exits with 128 + the signal that killed the kernel inside.
+        """
+        if self._why:
+            return self._why
+        if self.process is not None and self.returncode is None:
+            self.returncode = self.process.poll()
+        code = self.returncode
+        if not self.sandboxed or code is None:
+            return None
+        if code == 128 + signal.SIGXCPU:
+            return f"the kernel used up the sandbox's CPU-time limit ({self.cpu_seconds} s) and was stopped"
+        if code == 128 + signal.SIGKILL:
+            return (f"the kernel was killed inside the sandbox: past its CPU-time limit ({self.cpu_seconds} s) "
+                    "or out of memory")
+        if code == SETUP_FAILED:
+            return "the sandbox could not start the kernel (its message is in the grading log)"
+        if code - 128 in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+            return (f"the kernel crashed ({signal.Signals(code - 128).name}); in the sandbox the usual "
+                    f"cause is its memory limit ({self.memory_mb} MB)")
+        return None
