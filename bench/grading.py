@@ -414,11 +414,12 @@ def scores_all(plain: Path, ours: Path) -> tuple[bool, list[str]]:
 def integrity_cost(base: Path, repeats: int = 20) -> tuple[float, float]:
     """Seconds of the run-time integrity check: its baseline, and one check after a test cell."""
     from course_utils.grading import integrity
+    from course_utils.nbtools import is_test_cell
 
     (path,) = (base / SOURCE_DIR / ASSIGNMENT).glob("*.ipynb")
     nb = nbformat.read(str(path), as_version=4)
     plan = integrity.Plan.from_release(nb)
-    test = next(c for c in nb.cells if integrity.is_test(c))
+    test = next(c for c in nb.cells if is_test_cell(c))
     client = NotebookClient(nb, timeout=60, kernel_name="python3")
     with client.setup_kernel():
         client.execute_cell(nb.cells[1], 1)  # the imports, so that only the checks are timed

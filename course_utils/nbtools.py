@@ -102,13 +102,14 @@ def exercises(nb: NotebookNode) -> dict[str, Exercise]:
     return {k: v for k, v in found.items() if v.test_indices}
 
 
+def is_test_cell(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is an autograded test cell (graded code that is not an answer)."""
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
 def autograded_points(nb: NotebookNode) -> float:
     """Total points of the autograded test cells."""
-    return sum(
-        float(c.metadata.nbgrader["points"])
-        for c in nb.cells
-        if c.cell_type == "code" and utils.is_grade(c) and not utils.is_solution(c)
-    )
+    return sum(float(c.metadata.nbgrader["points"]) for c in nb.cells if is_test_cell(c))
 
 
 def fill_answer(source: str, code: str) -> str:

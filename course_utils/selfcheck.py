@@ -101,10 +101,6 @@ def _untouched(cell) -> bool:
     return checksum is not None and checksum == utils.compute_checksum(cell)
 
 
-def _is_test_cell(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
-
-
 def _section(nb: NotebookNode, index: int) -> str:
     """The heading of the lecture section that cell ``index`` is in."""
     for cell in reversed(nb.cells[:index]):
@@ -144,7 +140,7 @@ def first_error(executed: NotebookNode) -> FirstError | None:
     """
     undone: set[str] = set()
     for index, cell in enumerate(executed.cells):
-        if cell.cell_type != "code" or _is_test_cell(cell):
+        if cell.cell_type != "code" or nbtools.is_test_cell(cell):
             continue
         for output in cell.get("outputs", []):
             if output.output_type != "error":

@@ -181,7 +181,7 @@ def test_the_feedback_page_carries_no_script_either(formgrader):
     from course_utils.grading import feedback
 
     url, course, submission_id = formgrader
-    done = feedback.generate(course, [A], jobs=1, progress=False, include_unreviewed=True)
+    done = feedback.write_pages(course, [A], jobs=1, progress=False, include_unreviewed=True)
     assert done["written"] == [f"mallory/{A}"], done
     page = next((course / "feedback" / "mallory" / A).glob("*.html")).read_text()
     assert MARK in page and "<b>bold</b>" in page

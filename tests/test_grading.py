@@ -186,7 +186,7 @@ def graded(names_file, tmp_path_factory) -> Graded:
     csv1 = (course / "grades.csv").read_bytes()
     again = grade.grade(course, **kwargs)
     csv2 = (course / "grades.csv").read_bytes()
-    done = feedback.generate(course, progress=False)
+    done = feedback.write_pages(course, progress=False)
     return Graded(course, before, at_kill, resumed, csv1, again, csv2, done)
 
 

@@ -106,9 +106,8 @@ class Grader:
         return self.settings.course_id
 
     def __post_init__(self) -> None:
-        TrackedExecute.releases = {(a, name): nb for a, nbs in self.releases.items()
-                                   for name, nb in nbs.items()}
-        self._plans = {key: integrity.Plan.from_release(nb) for key, nb in TrackedExecute.releases.items()}
+        self._plans = {(a, name): integrity.Plan.from_release(nb)
+                       for a, nbs in self.releases.items() for name, nb in nbs.items()}
 
     def _order(self, assignment: str) -> dict[str, list[str]]:
         return {name: [c.metadata.nbgrader["grade_id"] for c in nb.cells if utils.is_solution(c)]
@@ -233,6 +232,7 @@ class Grader:
         coursedir.assignment_id = task.assignment
         coursedir.student_id = task.student
         app = CourseAutograde(coursedir=coursedir, config=config)
+        app.releases = self.releases[task.assignment]
         app.log = log
         app.force = True
         app.create_student = True

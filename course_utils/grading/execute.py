@@ -20,6 +20,7 @@ from nbgrader.preprocessors import Execute, SaveAutoGrades
 from traitlets import Bool, Integer
 
 from ..kernel import CourseExecute
+from ..nbtools import is_test_cell
 from . import gradebook as gbk
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR
@@ -28,6 +29,8 @@ from .sandbox import configured_kernel_manager, sandbox_of
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError")  # the second: a judged test cell that ran out of time
 FINDINGS = "course_findings"
+RELEASE = "course_release"
+"""nbgrader resources key of the student version a notebook was made from (set by :class:`CourseAutograde`)."""
 """The key of nbgrader's resources under which :class:`TrackedExecute` leaves its :class:`Findings`."""
 
 
@@ -187,10 +190,6 @@ class TrackedExecute(CourseExecute):
                            ).tag(config=True)
     max_output_bytes = Integer(1_000_000, help="Output kept per cell (bytes); what a cell prints "
                                                "beyond it is dropped while it runs").tag(config=True)
-    releases: dict[tuple[str, str], nbformat.NotebookNode] = {}
-    """(assignment, notebook name) -> the student version, set by the grading command: what the
-    course imports comes from there, not from the submission."""
-
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         # nbgrader passes AsyncKernelManager as a keyword, which beats the config: apply
@@ -209,8 +208,7 @@ class TrackedExecute(CourseExecute):
         self._monitor = None
         self._output_bytes = {}
         self._plan = None
-        info = (resources or {}).get("nbgrader", {})
-        self._release = self._course_version(info.get("assignment"), info.get("notebook"), nb)
+        self._release = self._course_version(resources or {}, nb)
         if self.check_integrity and not self.judge:
             self._plan = integrity.Plan.from_release(self._release)
         self._findings = Findings()
@@ -223,11 +221,15 @@ class TrackedExecute(CourseExecute):
                 self._judge.close()
                 self._judge = None
 
-    def _course_version(self, assignment: str | None, notebook: str | None, nb):
-        """The course's own version of the notebook: what it imports is the judge's, never the submission's."""
-        found = self.releases.get((assignment, notebook))
-        if found is not None:
-            return found
+    def _course_version(self, resources: dict, nb):
+        """The course's own version of the notebook: what it imports is the judge's, never the submission's.
+
+        The grading command hands it over (:data:`RELEASE`); plain nbgrader commands read it here.
+        """
+        if resources.get(RELEASE) is not None:
+            return resources[RELEASE]
+        info = resources.get("nbgrader", {})
+        assignment, notebook = info.get("assignment"), info.get("notebook")
         source = COURSE_ROOT / SOURCE_DIR / str(assignment) / f"{notebook}.ipynb"
         if assignment and notebook and source.is_file():
             return nbformat.read(str(source), as_version=4)
@@ -277,9 +279,9 @@ class TrackedExecute(CourseExecute):
                 self.log.warning("integrity check not possible: %s", exc)
                 self._plan = self._monitor = None
         try:
-            if self.judge and integrity.is_test(cell):
+            if self.judge and is_test_cell(cell):
                 cell = self._judged(cell, resources, index)
-                if not any(integrity.is_test(c) for c in self.nb.cells[index + 1:]):
+                if not any(is_test_cell(c) for c in self.nb.cells[index + 1:]):
                     # Hang up now: a kernel still linked to the judge takes seconds longer to shut down.
                     self._judge.close()
                     self._judge = None
@@ -291,7 +293,7 @@ class TrackedExecute(CourseExecute):
                 cell.outputs.append(nbformat.v4.new_output(
                     "stream", name="stdout",
                     text=f"\n[the grader stopped {stopped} processes this cell left running]\n"))
-            if self._monitor is not None and integrity.is_test(cell):
+            if self._monitor is not None and is_test_cell(cell):
                 problems = self._monitor.check(cell)
                 if problems:
                     # First, so that nbgrader's determine_grade sees it before any result.
@@ -331,11 +333,18 @@ class CourseSaveAutoGrades(SaveAutoGrades):
 
 
 class CourseAutograde(Autograde):
-    """nbgrader's ``Autograde``, keeping the exception that failed a notebook and what
-    :class:`TrackedExecute` found in each (notebook name -> :class:`Findings`)."""
+    """nbgrader's ``Autograde``, handing :class:`TrackedExecute` the student version of each notebook
+    (``releases``: notebook name -> notebook) and keeping the exception that failed a notebook and
+    what :class:`TrackedExecute` found in each (notebook name -> :class:`Findings`)."""
 
     failure: tuple[str, BaseException] | None = None
     findings: dict[str, Findings] | None = None
+    releases: dict[str, nbformat.NotebookNode] | None = None
+
+    def init_single_notebook_resources(self, notebook_filename: str) -> dict:
+        resources = super().init_single_notebook_resources(notebook_filename)
+        resources[RELEASE] = (self.releases or {}).get(resources["nbgrader"]["notebook"])
+        return resources
 
     def write_single_notebook(self, output: str, resources) -> None:
         if self.findings is None:

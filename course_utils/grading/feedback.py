@@ -43,17 +43,20 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
 from traitlets import Unicode
 
+from ..nbtools import is_test_cell
 from . import gradebook as gbk
 from . import safe_html
 from .course import AUTOGRADED, COURSE_ROOT, in_shard, load_config, parse_shard
 from .course import assignments as all_assignments
+from .execute import TIMEOUT_ERRORS
 from .gradebook import Status
 from .settings import Grading
 from .templates import feedback_template_basedirs
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CHECKS = re.compile(r"^\s*#\s*checks:\s*(.+?)\s*$", re.I)
-TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
+STOPPED_ERRORS = {*TIMEOUT_ERRORS, "KeyboardInterrupt"}
+"""Errors of a cell that was stopped: at the time limit, or (for the page only) by hand."""
 STUB_ERROR = "NotImplementedError"  # what an unfilled exercise raises (nbgrader_config.py's code stub)
 
 
@@ -89,7 +92,7 @@ class ClearHiddenTestsOfTests(ClearHiddenTests):
     whatever markers it contains."""
 
     def preprocess_cell(self, cell: NotebookNode, resources, index: int):
-        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+        if not is_test_cell(cell):
             return cell, resources
         return super().preprocess_cell(cell, resources, index)
 
@@ -133,7 +136,7 @@ class RedactHiddenTests(NbGraderPreprocessor):
                 continue  # prints, warnings, the cell's value: possibly from hidden code
             line = failing_line(output.get("traceback", []), cell.get("execution_count"))
             region = next((r for r in regions if line is not None and r[0] <= line <= r[1]), None)
-            if output.get("ename") in TIMEOUT_ERRORS:
+            if output.get("ename") in STOPPED_ERRORS:
                 message = (f"The tests of {exercise} were stopped at the time limit: "
                            "look for an endless loop or very slow code.")
             elif line is not None and region is None:
@@ -192,7 +195,7 @@ def _one(root: Path, db_url: str, assignment: str, student: str) -> bool:
         return False
 
 
-def generate(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
+def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
              db_url: str | None = None, shard=None, jobs: int | None = None,
              progress: bool = True, include_unreviewed: bool = False) -> dict[str, list[str]]:
     """Write the feedback of every autograded submission, ``jobs`` at a time.
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--include-unreviewed", action="store_true",
                         help="also release feedback of submissions that need manual grading or are flagged")
     args = parser.parse_args(argv)
-    done = generate(args.root, args.assignments or None, db_url=args.db_url,
+    done = write_pages(args.root, args.assignments or None, db_url=args.db_url,
                     shard=parse_shard(args.shard), jobs=args.jobs, progress=not args.no_progress,
                     include_unreviewed=args.include_unreviewed)
     print(f"feedback written for {len(done['written'])} submissions under "

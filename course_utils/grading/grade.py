@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import nbformat
@@ -270,6 +271,12 @@ def _record_failure(db_url: str, course_id: str, orders, task: Task, reason: str
                 time.sleep(0.2 * 2 ** attempt)
 
 
+def _new_log(path: Path, keep: int = 3) -> None:
+    """Start ``path`` afresh for this run; the last ``keep`` runs' stay as ``path.1`` (newest) and on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    RotatingFileHandler(path, backupCount=keep, delay=True).doRollover()
+
+
 def _run_pool(todo: list[Task], summary: Summary, settings: Grading, releases, *, shard=None,
               progress: bool = True) -> bool:
     """Grade ``todo`` on the settings' worker processes (:mod:`.pool`). Returns False when interrupted."""
@@ -289,8 +296,11 @@ def _run_pool(todo: list[Task], summary: Summary, settings: Grading, releases, *
     runtime = tempfile.mkdtemp(prefix=f"grade-run-{os.getpid()}-", dir=short_temp_dir())
     os.chmod(runtime, 0o711)
     jobs = max(1, min(settings.jobs or os.cpu_count() or 1, len(todo)))
-    setup = pool.WorkerSetup(settings=settings, releases=releases, stage=stage,
-                             log_dir=root / AUTOGRADED / ".logs", runtime=runtime, parent=os.getpid(),
+    log_dir = root / AUTOGRADED / ".logs"
+    worker_log = log_dir / ("workers.log" if shard is None else f"workers-{shard[0]}of{shard[1]}.log")
+    _new_log(worker_log)
+    setup = pool.WorkerSetup(settings=settings, releases=releases, stage=stage, log_dir=log_dir,
+                             worker_log=worker_log, runtime=runtime, parent=os.getpid(),
                              threads=max(1, (os.cpu_count() or 1) // jobs))
     order = _orders(releases)
     counts: Counter = Counter()

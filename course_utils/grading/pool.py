@@ -37,6 +37,9 @@ class WorkerSetup:
     stage: Path
     """The repaired copies nbgrader grades live below it, one folder per worker."""
     log_dir: Path
+    """Each submission's grading log goes below it (<assignment>/<student>.log)."""
+    worker_log: Path
+    """The workers' own output (nbgrader's, the kernels', their libraries'), all workers appending."""
     runtime: str
     """The kernels' connection folders (short: Unix socket paths are limited)."""
     parent: int
@@ -101,7 +104,7 @@ def _start_worker(setup: WorkerSetup) -> None:
     try:
         setup.log_dir.mkdir(parents=True, exist_ok=True)
         # nbgrader, the kernels and their libraries write to stderr; the terminal keeps the progress bar.
-        out = os.open(setup.log_dir / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        out = os.open(setup.worker_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(out, 1)
         os.dup2(out, 2)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -137,92 +137,115 @@ def _describe(index: int, cell: NotebookNode) -> str:
 
 def repair(nb: NotebookNode, release: NotebookNode, name: str) -> Repaired:
     """Give every nbgrader cell of ``nb`` its release metadata back (see the module docstring)."""
-    nb = copy.deepcopy(nb)
-    notes: list[str] = []
-    release_cells = [(i, c, _grade_id(c)) for i, c in enumerate(release.cells) if _grade_id(c)]
-    by_id = {gid: (i, c) for i, c, gid in release_cells}
-    order = {gid: pos for pos, (_, _, gid) in enumerate(release_cells)}
+    fix = _Repair(copy.deepcopy(nb), release, name)
+    fix.kernelspec()
+    fix.match_known()
+    fix.match_unknown()
+    fix.restore_metadata()
+    fix.put_back_answers()
+    return Repaired(fix.nb, fix.notes)
 
-    if "kernelspec" not in nb.metadata and "kernelspec" in release.metadata:
-        nb.metadata["kernelspec"] = copy.deepcopy(release.metadata["kernelspec"])
-        notes.append(f"{name}: the kernel metadata was missing and was put back")
 
-    # 1. Cells with a known id (first occurrence) are matched; later copies become ordinary cells.
-    matched: dict[int, str] = {}
-    unknown: list[int] = []
-    for index, cell in enumerate(nb.cells):
-        if not _has_nbgrader(cell):
-            continue
-        gid = _grade_id(cell)
-        if gid in by_id and gid not in matched.values():
-            matched[index] = gid
-        elif gid in by_id:
-            del cell.metadata["nbgrader"]
-            notes.append(f"{name}: {_describe(index, cell)} is a copy of the graded cell {gid!r} "
-                         "and was run as an ordinary cell")
-        else:
-            unknown.append(index)
+class _Repair:
+    """The steps of :func:`repair` on one notebook, in order; ``matched`` maps cell index -> grade id."""
 
-    # 2. Cells with an unknown id: match by locked content, then by position.
-    for index in unknown:
-        cell = nb.cells[index]
-        missing = [gid for _, _, gid in release_cells if gid not in matched.values()]
-        same_content = [gid for gid in missing
-                        if by_id[gid][1].metadata.nbgrader.get("locked")
-                        and by_id[gid][1].source.strip() == cell.source.strip()]
-        before = [order[g] for i, g in matched.items() if i < index]
-        after = [order[g] for i, g in matched.items() if i > index]
-        low, high = max(before, default=-1), min(after, default=len(release_cells))
-        in_place = [gid for gid in missing if low < order[gid] < high
-                    and _kind(by_id[gid][1]) == _kind(cell)]
-        choice = same_content if len(same_content) == 1 else [g for g in same_content if g in in_place]
-        if len(choice) != 1:
-            choice = in_place if len(in_place) == 1 else []
-        if len(choice) != 1:
-            old = _grade_id(cell)
-            what = f"the grade id {old!r}, which the assignment does not have" if old else "no grade id"
-            raise Unrepairable(
-                f"metadata damaged beyond repair: {name} {_describe(index, cell)} carries {what}, "
-                "and it matches no single cell of the student version")
-        matched[index] = choice[0]
-        notes.append(f"{name}: the edited grade id {_grade_id(cell)!r} of {_describe(index, cell)} "
-                     f"was set back to {choice[0]!r}")
+    def __init__(self, nb: NotebookNode, release: NotebookNode, name: str):
+        self.nb, self.release, self.name = nb, release, name
+        self.notes: list[str] = []
+        self.cells = [(i, c, _grade_id(c)) for i, c in enumerate(release.cells) if _grade_id(c)]
+        self.by_id = {gid: c for _, c, gid in self.cells}
+        self.order = {gid: pos for pos, (_, _, gid) in enumerate(self.cells)}
+        self.matched: dict[int, str] = {}
+        self.unknown: list[int] = []
 
-    # 3. Restore the release metadata of every matched cell.
-    for index, gid in matched.items():
-        cell, original = nb.cells[index], by_id[gid][1]
-        theirs = {k: v for k, v in cell.metadata.get("nbgrader", {}).items() if k != "grade_id"}
-        ours = {k: v for k, v in original.metadata.nbgrader.items() if k != "grade_id"}
-        if theirs != ours and _grade_id(cell) == gid:
-            notes.append(f"{name}: the nbgrader metadata of {gid!r} was edited and was restored")
-        cell.metadata["nbgrader"] = copy.deepcopy(original.metadata.nbgrader)
-        for key in ("editable", "deletable"):
-            if key in original.metadata:
-                cell.metadata[key] = original.metadata[key]
+    def note(self, text: str) -> None:
+        self.notes.append(f"{self.name}: {text}")
+
+    def kernelspec(self) -> None:
+        if "kernelspec" not in self.nb.metadata and "kernelspec" in self.release.metadata:
+            self.nb.metadata["kernelspec"] = copy.deepcopy(self.release.metadata["kernelspec"])
+            self.note("the kernel metadata was missing and was put back")
+
+    def match_known(self) -> None:
+        """Cells with a known id (first occurrence) are matched; later copies become ordinary cells."""
+        for index, cell in enumerate(self.nb.cells):
+            if not _has_nbgrader(cell):
+                continue
+            gid = _grade_id(cell)
+            if gid in self.by_id and gid not in self.matched.values():
+                self.matched[index] = gid
+            elif gid in self.by_id:
+                del cell.metadata["nbgrader"]
+                self.note(f"{_describe(index, cell)} is a copy of the graded cell {gid!r} "
+                          "and was run as an ordinary cell")
             else:
-                cell.metadata.pop(key, None)
-        if original.metadata.nbgrader.get("locked") and cell.source != original.source \
-                and cell.cell_type == original.cell_type:
-            notes.append(f"{name}: the edited locked cell {gid!r} was restored")
+                self.unknown.append(index)
 
-    # 4. Deleted answer cells go back just before the next graded cell (their test cell). (Deleted test cells are
-    #    put back by nbgrader's OverwriteCells.add_missing_cells; it cannot place a test cell
-    #    whose answer cell is missing too, so answer cells are restored here first.)
-    present = set(matched.values())
-    for pos, (_, original, gid) in enumerate(release_cells):
-        if gid in present:
-            continue
-        if utils.is_grade(original):
-            notes.append(f"{name}: the deleted cell {gid!r} was put back")
-            continue
-        ids = _ids(nb)
-        following = [i for i, g in enumerate(ids) if g is not None and order.get(g, -1) > pos]
-        previous = [i for i, g in enumerate(ids) if g is not None and order.get(g, -1) < pos]
-        at = min(following) if following else (max(previous) + 1 if previous else len(nb.cells))
-        nb.cells.insert(at, copy.deepcopy(original))
-        present.add(gid)
-        notes.append(f"{name}: the deleted answer cell {gid!r} was put back as in the student version")
-    return Repaired(nb, notes)
+    def match_unknown(self) -> None:
+        """Cells with an unknown id: matched by locked content, then by position, else unrepairable."""
+        for index in self.unknown:
+            cell = self.nb.cells[index]
+            choice = self._candidates(index, cell)
+            if len(choice) != 1:
+                old = _grade_id(cell)
+                what = f"the grade id {old!r}, which the assignment does not have" if old else "no grade id"
+                raise Unrepairable(
+                    f"metadata damaged beyond repair: {self.name} {_describe(index, cell)} carries {what}, "
+                    "and it matches no single cell of the student version")
+            self.matched[index] = choice[0]
+            self.note(f"the edited grade id {_grade_id(cell)!r} of {_describe(index, cell)} "
+                      f"was set back to {choice[0]!r}")
+
+    def _candidates(self, index: int, cell: NotebookNode) -> list[str]:
+        missing = [gid for _, _, gid in self.cells if gid not in self.matched.values()]
+        same_content = [gid for gid in missing if self.by_id[gid].metadata.nbgrader.get("locked")
+                        and self.by_id[gid].source.strip() == cell.source.strip()]
+        before = [self.order[g] for i, g in self.matched.items() if i < index]
+        after = [self.order[g] for i, g in self.matched.items() if i > index]
+        low, high = max(before, default=-1), min(after, default=len(self.cells))
+        in_place = [gid for gid in missing if low < self.order[gid] < high
+                    and _kind(self.by_id[gid]) == _kind(cell)]
+        choice = same_content if len(same_content) == 1 else [g for g in same_content if g in in_place]
+        return choice if len(choice) == 1 else (in_place if len(in_place) == 1 else [])
+
+    def restore_metadata(self) -> None:
+        """Every matched cell gets the release's metadata back (and a locked cell its source)."""
+        for index, gid in self.matched.items():
+            cell, original = self.nb.cells[index], self.by_id[gid]
+            theirs = {k: v for k, v in cell.metadata.get("nbgrader", {}).items() if k != "grade_id"}
+            ours = {k: v for k, v in original.metadata.nbgrader.items() if k != "grade_id"}
+            if theirs != ours and _grade_id(cell) == gid:
+                self.note(f"the nbgrader metadata of {gid!r} was edited and was restored")
+            cell.metadata["nbgrader"] = copy.deepcopy(original.metadata.nbgrader)
+            for key in ("editable", "deletable"):
+                if key in original.metadata:
+                    cell.metadata[key] = original.metadata[key]
+                else:
+                    cell.metadata.pop(key, None)
+            if original.metadata.nbgrader.get("locked") and cell.source != original.source \
+                    and cell.cell_type == original.cell_type:
+                self.note(f"the edited locked cell {gid!r} was restored")
+
+    def put_back_answers(self) -> None:
+        """Deleted answer cells go back just before the next graded cell (their test cell).
+
+        Deleted test cells are put back by nbgrader's OverwriteCells.add_missing_cells; it cannot
+        place a test cell whose answer cell is missing too, so answer cells are restored here first.
+        """
+        present = set(self.matched.values())
+        for pos, (_, original, gid) in enumerate(self.cells):
+            if gid in present:
+                continue
+            if utils.is_grade(original):
+                self.note(f"the deleted cell {gid!r} was put back")
+                continue
+            ids = _ids(self.nb)
+            following = [i for i, g in enumerate(ids) if g is not None and self.order.get(g, -1) > pos]
+            previous = [i for i, g in enumerate(ids) if g is not None and self.order.get(g, -1) < pos]
+            at = min(following) if following else (max(previous) + 1 if previous else len(self.nb.cells))
+            self.nb.cells.insert(at, copy.deepcopy(original))
+            present.add(gid)
+            self.note(f"the deleted answer cell {gid!r} was put back as in the student version")
 
 
 def _ids(nb: NotebookNode) -> list[str | None]:

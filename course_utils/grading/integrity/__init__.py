@@ -38,6 +38,8 @@ from pathlib import Path
 import nbformat
 from nbgrader import utils
 
+from ...nbtools import is_test_cell
+
 WATCHED = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "scipy.stats", "torch",
            "torch.testing", "torch.nn.functional", "torch.Tensor", "course_utils.checks")
 """Modules (and a class) whose functions the tests rely on."""
@@ -172,10 +174,6 @@ def _dotted(node: ast.AST) -> list[str] | None:
             return None
 
 
-def is_test(cell) -> bool:
-    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
-
-
 # --------------------------------------------------------------------------- the plan
 
 @dataclass
@@ -203,7 +201,7 @@ class Plan:
                 continue
             imports.update(import_bindings(tree))
             bound |= top_level_bindings(tree)
-            if is_test(cell):
+            if is_test_cell(cell):
                 used |= loaded_names(tree)
         roots = {path.split(".")[0] for path in imports.values()}
         modules = [m for m in WATCHED if m in ALWAYS or m.split(".")[0] in roots]
@@ -329,66 +327,86 @@ def _watched_path(parts: list[str] | None, aliases: dict[str, str],
     return ".".join([head, *parts[1:]])
 
 
-def _suspicious(tree: ast.Module, aliases: dict[str, str], plan: Plan):
-    seen = set()
+def _suspicious(tree: ast.Module, aliases: dict[str, str], plan: Plan) -> list[tuple[int, str]]:
+    """(line, what) for each thing the cell's code does that honest answers never do, by line."""
+    found = _Suspicions(aliases, plan)
+    for node in ast.walk(tree):  # iterative: a cell may nest deeper than the recursion limit
+        check = found.checks.get(type(node))
+        if check is not None:
+            check(node)
+    found.rebinds(tree)
+    return sorted(found.found, key=lambda item: item[0])
 
-    def report(node, what):
-        key = (getattr(node, "lineno", 0), what)
-        if key not in seen:
-            seen.add(key)
-            yield key
 
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                       else [node.module or ""])
-            for module in modules:
-                what = SUSPICIOUS_MODULES.get(module.split(".")[0])
-                if what:
-                    yield from report(node, what)
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        elif isinstance(node, ast.Delete):
-            targets = node.targets
+class _Suspicions:
+    """The checks of :func:`_suspicious`, one per kind of syntax node; findings kept once each."""
+
+    def __init__(self, aliases: dict[str, str], plan: Plan):
+        self.aliases, self.plan = aliases, plan
+        self.found: dict[tuple[int, str], None] = {}
+        self.checks = {
+            ast.Import: self.imports, ast.ImportFrom: self.imports,
+            ast.Assign: self.assigns, ast.Delete: self.assigns,
+            ast.AugAssign: self.assigns, ast.AnnAssign: self.assigns,
+            ast.Call: self.call, ast.Subscript: self.subscript,
+            ast.Attribute: self.attribute, ast.Name: self.name,
+        }
+
+    def report(self, node: ast.AST, what: str) -> None:
+        self.found.setdefault((getattr(node, "lineno", 0), what))
+
+    def imports(self, node: ast.Import | ast.ImportFrom) -> None:
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        for module in modules:
+            what = SUSPICIOUS_MODULES.get(module.split(".")[0])
+            if what:
+                self.report(node, what)
+
+    def assigns(self, node: ast.stmt) -> None:
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         for target in targets:
             if isinstance(target, (ast.Attribute, ast.Subscript)):
-                path = _watched_path(_dotted(target), aliases)
+                path = _watched_path(_dotted(target), self.aliases)
                 if path and (not path.startswith("sys.") or path.startswith("sys.modules")):
-                    yield from report(node, f"replaces {path}")
-        if isinstance(node, ast.Call):
-            func = _dotted(node.func)
-            if func and len(func) == 1 and func[0] in ("setattr", "delattr") and node.args:
-                path = _watched_path(_dotted(node.args[0]), aliases)
-                if path or (isinstance(node.args[0], ast.Name) and node.args[0].id in plan.imports):
-                    yield from report(node, f"{func[0]}() on {path or node.args[0].id}")
-            if func and func[0] == "globals" and len(func) == 1:
-                parent_uses = [p for p in ast.walk(tree) if isinstance(p, ast.Subscript) and p.value is node
-                               and isinstance(p.ctx, ast.Store)]
-                if parent_uses:
-                    yield from report(node, "assigns through globals()")
-            if func and len(func) == 1 and func[0] in SUSPICIOUS_CALLS:
-                yield from report(node, SUSPICIOUS_CALLS[func[0]])
-            path = _watched_path(func, aliases, FRAME_ROOTS)
-            if path in SUSPICIOUS_ATTRIBUTES:
-                yield from report(node, SUSPICIOUS_ATTRIBUTES[path])
-        if isinstance(node, ast.Attribute):
-            path = _watched_path(_dotted(node), aliases)
-            if path == "sys.modules":
-                yield from report(node, SUSPICIOUS_ATTRIBUTES[path])
-            if node.attr in SUSPICIOUS_NAMES:
-                yield from report(node, SUSPICIOUS_NAMES[node.attr])
-        if isinstance(node, ast.Name) and node.id in SUSPICIOUS_NAMES:
-            yield from report(node, SUSPICIOUS_NAMES[node.id])
-    # Names the tests use, bound again by this cell: the course's imports and the builtins.
-    for statement in tree.body:
-        alone = ast.Module(body=[statement], type_ignores=[])
-        own_imports = import_bindings(alone)
-        for name in sorted(top_level_bindings(alone)):
-            if name in plan.imports and own_imports.get(name) != plan.imports[name]:
-                yield from report(statement, f"binds `{name}` again (the tests use the course's "
-                                             f"{plan.imports[name]})")
-            elif name in plan.test_builtins:
-                yield from report(statement, f"binds `{name}` (the tests use the builtin {name}())")
+                    self.report(node, f"replaces {path}")
+
+    def call(self, node: ast.Call) -> None:
+        func = _dotted(node.func)
+        name = func[0] if func and len(func) == 1 else None
+        if name in ("setattr", "delattr") and node.args:
+            first = node.args[0]
+            path = _watched_path(_dotted(first), self.aliases)
+            if path or (isinstance(first, ast.Name) and first.id in self.plan.imports):
+                self.report(node, f"{name}() on {path or first.id}")
+        if name in SUSPICIOUS_CALLS:
+            self.report(node, SUSPICIOUS_CALLS[name])
+        path = _watched_path(func, self.aliases, FRAME_ROOTS)
+        if path in SUSPICIOUS_ATTRIBUTES:
+            self.report(node, SUSPICIOUS_ATTRIBUTES[path])
+
+    def subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Call) \
+                and _dotted(node.value.func) == ["globals"]:
+            self.report(node.value, "assigns through globals()")
+
+    def attribute(self, node: ast.Attribute) -> None:
+        if _watched_path(_dotted(node), self.aliases) == "sys.modules":
+            self.report(node, SUSPICIOUS_ATTRIBUTES["sys.modules"])
+        if node.attr in SUSPICIOUS_NAMES:
+            self.report(node, SUSPICIOUS_NAMES[node.attr])
+
+    def name(self, node: ast.Name) -> None:
+        if node.id in SUSPICIOUS_NAMES:
+            self.report(node, SUSPICIOUS_NAMES[node.id])
+
+    def rebinds(self, tree: ast.Module) -> None:
+        """Names the tests use, bound again by this cell: the course's imports and the builtins."""
+        for statement in tree.body:
+            alone = ast.Module(body=[statement], type_ignores=[])
+            own_imports = import_bindings(alone)
+            for name in sorted(top_level_bindings(alone)):
+                if name in self.plan.imports and own_imports.get(name) != self.plan.imports[name]:
+                    self.report(statement, f"binds `{name}` again (the tests use the course's "
+                                           f"{self.plan.imports[name]})")
+                elif name in self.plan.test_builtins:
+                    self.report(statement, f"binds `{name}` (the tests use the builtin {name}())")

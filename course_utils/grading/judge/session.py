@@ -523,13 +523,13 @@ def preload(notebooks) -> None:
     loaded (the source's, hidden tests included, else the student version's): the plotting
     modules a notebook imports are never the judge's, and would compete with the first kernel.
     """
-    from ..integrity import is_test
+    from ...nbtools import is_test_cell
 
     for release, source in notebooks:
         imports = release_imports(release)
         named: set[str] = set()
         for cell in (source or release).cells:
-            if is_test(cell):
+            if is_test_cell(cell):
                 named |= nbtools.names_read(nbtools.parse(cell.source))
         for key, path in imports.items():
             if key.split(".")[0] in named:
