@@ -7,8 +7,8 @@ system already arranged. It
    a size-limited tmpfs, skipping anything that is not a file, folder or link;
 2. gives the writable places (working directory, /tmp, /dev/shm) to the
    unprivileged user the kernel will run as;
-3. sets the resource limits (address space, CPU time, processes, file size,
-   open files, no core dumps) and ``no_new_privs``;
+3. sets the resource limits it is given (:class:`BootSpec`'s ``limits``) and
+   ``no_new_privs``;
 4. drops to that user and group (no supplementary groups, so no capabilities)
    and replaces itself with the kernel command.
 
@@ -41,11 +41,8 @@ class BootSpec:
     gid: int
     cwd: str
     """The working directory: a size-limited tmpfs the submission is copied into."""
-    memory_mb: int
-    cpu_seconds: int
-    max_processes: int
-    file_mb: int
-    open_files: int
+    limits: dict[str, list[int]]
+    """Resource limits: a name in :mod:`resource` (``RLIMIT_AS``) -> [soft, hard]."""
     submission: str | None = None
     """Where the submission is mounted read-only, if there is one."""
     copy_files: list[list[str]] = field(default_factory=list)
@@ -109,11 +106,6 @@ def chown_tree(path: str, uid: int, gid: int) -> None:
             os.lchown(os.path.join(root, name), uid, gid)
 
 
-def set_limit(name: str, soft: int, hard: int | None = None) -> None:
-    which = getattr(resource, name)
-    resource.setrlimit(which, (soft, soft if hard is None else hard))
-
-
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[2] != "--":
         fail("usage: boot.py SPEC -- COMMAND...")
@@ -145,20 +137,15 @@ def main(argv: list[str]) -> None:
         fail(f"could not prepare the working directory {cwd}: {exc}")
 
     try:
-        mb = 1024 * 1024
-        set_limit("RLIMIT_AS", spec.memory_mb * mb)
-        set_limit("RLIMIT_CPU", spec.cpu_seconds, spec.cpu_seconds + 5)
-        set_limit("RLIMIT_NPROC", spec.max_processes)
-        set_limit("RLIMIT_FSIZE", spec.file_mb * mb)
-        set_limit("RLIMIT_NOFILE", spec.open_files)
-        set_limit("RLIMIT_CORE", 0)
+        for name, (soft, hard) in spec.limits.items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             fail("prctl(PR_SET_NO_NEW_PRIVS) failed")
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:
         fail(f"could not drop privileges or set limits: {exc}")
     if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
         fail("still privileged after setresuid")

@@ -232,8 +232,7 @@ class SandboxProvisioner(LocalProvisioner):
         spec = BootSpec(
             uid=uid, gid=uid, cwd=cwd, submission=SUBMISSION_MOUNT if submission else None,
             copy_files=spec_copy, make_dirs=[env["MPLCONFIGDIR"]], owned=[cwd, home],
-            sticky=["/tmp", "/dev/shm"], memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds,
-            max_processes=self.max_processes, file_mb=self.file_mb, open_files=self.open_files)
+            sticky=["/tmp", "/dev/shm"], limits=self.rlimits())
         args += ["--chdir", "/", "--", sys.executable, "-I", "-S", str(INIT_SCRIPT), spec.to_json(), "--",
                  *kwargs["cmd"]]
         self.log.debug("sandbox: %s", args)
@@ -267,6 +266,18 @@ class SandboxProvisioner(LocalProvisioner):
         # it must stay readable, or a kernel sealed at that moment dies before it answers.
         with contextlib.suppress(OSError):
             os.chmod(connection_file, 0o644)
+
+    def rlimits(self) -> dict[str, list[int]]:
+        """The resource limits of every process in the sandbox: name in :mod:`resource` -> [soft, hard]."""
+        mb = 1 << 20
+        return {
+            "RLIMIT_AS": [self.memory_mb * mb] * 2,
+            "RLIMIT_CPU": [self.cpu_seconds, self.cpu_seconds + 5],  # SIGXCPU first, SIGKILL 5 s later
+            "RLIMIT_NPROC": [self.max_processes] * 2,
+            "RLIMIT_FSIZE": [self.file_mb * mb] * 2,
+            "RLIMIT_NOFILE": [self.open_files] * 2,
+            "RLIMIT_CORE": [0, 0],
+        }
 
     def _may_copy(self, cwd: Path, box: Path) -> bool:
         hidden = [Path(p).resolve() for p in self.hide_cwd_under] + [box]
