@@ -64,7 +64,9 @@ def test_the_students_commands_and_settings_only(dist):
         assert subprocess.run(["make", "-n", target], cwd=folder, capture_output=True, env=env).returncode != 0
     config = (folder / "nbgrader_config.py").read_text()
     assert "course_utils.grading" not in config and "Sandbox" not in config and "ClearSolutions" in config
-    assert INSTRUCTOR_ONLY not in (folder / "Makefile").read_text() + config
+    project = (folder / "pyproject.toml").read_text()
+    assert "kernel_provisioners" not in project and "[tool.ruff]" in project  # the sandbox is not theirs
+    assert INSTRUCTOR_ONLY not in (folder / "Makefile").read_text() + config + project
 
 
 def test_nothing_secret_in_it(dist):

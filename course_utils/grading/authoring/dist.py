@@ -23,10 +23,10 @@ from ..course import COURSE_ROOT, RELEASE_DIR, assignments
 
 NAME = "bigram-course"
 PROJECT_FILES = ("pyproject.toml", "Makefile", "nbgrader_config.py", ".gitignore", "data/README.md")
-STUDENT_PARTS = ("Makefile", "nbgrader_config.py")
+STUDENT_PARTS = ("Makefile", "nbgrader_config.py", "pyproject.toml")
 """Project files students get only the first part of (see ``INSTRUCTOR_ONLY``)."""
 INSTRUCTOR_ONLY = "# ---- instructor only: make dist leaves out everything below ----"
-"""The line of the Makefile and nbgrader_config.py after which only the instructor's part follows."""
+"""The line of each of ``STUDENT_PARTS`` after which only the instructor's part follows."""
 README_SECTIONS = ("The notebooks", "For students")
 """Sections of the main README that make up the students' README (after its title and intro)."""
 
