@@ -85,12 +85,12 @@ def test_two_shards_at_once_fill_one_postgres_gradebook(names_file, postgres_url
     syn.submit(course, "p5", A, b'{"cells": [', f"{name}.ipynb")
 
     command = [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course),
-               "--db-url", postgres_url, "--jobs", "1", "--no-progress"]
+               "--db-url", postgres_url, "--jobs", "1", "--no-progress", "--skip-canary"]
     shards = [subprocess.Popen([*command, "--shard", f"{i}/2", "--output", str(tmp_path / f"{i}.csv")],
                                cwd=COURSE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True) for i in (1, 2)]
     outputs = [p.communicate(timeout=300)[0] for p in shards]
-    assert [p.returncode for p in shards] == [0, 0], outputs
+    assert [p.returncode for p in shards] == [0, 0], "\n=====\n".join(o[-8000:] for o in outputs)
     # Each shard graded its own students; together, all of them.
     counts = [int(re.search(r"(\d+) submissions?:", out).group(1)) for out in outputs]
     assert sum(counts) == len(CLASS) + 1 and all(counts), outputs

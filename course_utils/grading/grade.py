@@ -12,6 +12,7 @@ unless handed in again or ``--force``, so a stopped run finishes the job when st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -47,6 +48,8 @@ from .settings import Grading
 
 LOCK_WAIT = 5.0
 """Seconds a run waits for the lock: a killed run's processes may take a moment to go."""
+REGISTER_LOCK = 0x636F757273650001
+"""PostgreSQL advisory-lock key under which machines sharing a gradebook record the assignments."""
 
 
 def _transient(exc: BaseException) -> bool:
@@ -71,7 +74,7 @@ def register(root: Path, assignments: list[str], db_url: str) -> dict[str, dict[
     from .authoring.release import generate
 
     releases = {}
-    with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp, _registering(db_url):
         for assignment in assignments:
             for attempt in range(6):
                 try:
@@ -83,6 +86,33 @@ def register(root: Path, assignments: list[str], db_url: str) -> dict[str, dict[
                     time.sleep(0.5 + random.random() * 2 ** attempt)
             releases[assignment] = {p.stem: p.read_text() for p in sorted(out.glob("*.ipynb"))}
     return releases
+
+
+@contextlib.contextmanager
+def _registering(db_url: str):
+    """Shards sharing a PostgreSQL gradebook record the assignments one after the other.
+
+    nbgrader's generate_assignment creates the schema and its rows check-then-insert, which
+    fails when shards start together (CREATE TYPE ... already exists), and its API hands back
+    the database's error as text only, so :func:`_transient` cannot tell it from a broken
+    assignment. The database holds the lock, so it works across machines.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if make_url(db_url).get_backend_name() != "postgresql":
+        yield
+        return
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REGISTER_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REGISTER_LOCK})
+    finally:
+        engine.dispose()
 
 
 def grade(
