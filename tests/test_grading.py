@@ -180,8 +180,9 @@ def graded(names_file, tmp_path_factory) -> Graded:
     nb_path = lambda s: course / "autograded" / s / A / "probability.ipynb"  # noqa: E731
     at_kill = {s: nb_path(s).stat().st_mtime for s in finished if nb_path(s).exists()}
 
-    # 2. The same command again finishes the job; 3. and once more changes nothing.
-    kwargs = dict(jobs=2, cell_timeout=CELL_TIMEOUT, time_limit=TIME_LIMIT, progress=False)
+    # 2. The same command again finishes the job; 3. and once more changes nothing. (The canary
+    # ran before the first run's students; graded again it would only repeat itself.)
+    kwargs = dict(jobs=2, cell_timeout=CELL_TIMEOUT, time_limit=TIME_LIMIT, progress=False, skip_canary=True)
     resumed = grade.grade(course, **kwargs)
     csv1 = (course / "grades.csv").read_bytes()
     again = grade.grade(course, **kwargs)
@@ -328,7 +329,7 @@ def test_a_submission_over_the_time_limit_fails_and_its_kernel_is_stopped(names_
     release, source, name = syn.versions(course, A)
     syn.submit(course, "slow", A, syn.solved(release, source), f"{name}.ipynb")
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    summary = grade.grade(course, jobs=1, time_limit=3, progress=False)
+    summary = grade.grade(course, jobs=1, time_limit=3, progress=False, skip_canary=True)
     (row,) = summary.rows
     assert (row.status, row.score) == ("failed", None)
     assert row.detail.startswith("over the time limit: grading took more than 3 s")

@@ -29,9 +29,9 @@ from .sandbox import configured_kernel_manager, sandbox_of
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError")  # the second: a judged test cell that ran out of time
 FINDINGS = "course_findings"
-RELEASE = "course_release"
-"""nbgrader resources key of the student version a notebook was made from (set by :class:`CourseAutograde`)."""
 """The key of nbgrader's resources under which :class:`TrackedExecute` leaves its :class:`Findings`."""
+RELEASE = "course_release"
+"""The key of nbgrader's resources under which :class:`CourseAutograde` hands over the student version."""
 
 
 @dataclass

@@ -196,8 +196,8 @@ def _one(root: Path, db_url: str, assignment: str, student: str) -> bool:
 
 
 def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
-             db_url: str | None = None, shard=None, jobs: int | None = None,
-             progress: bool = True, include_unreviewed: bool = False) -> dict[str, list[str]]:
+                db_url: str | None = None, shard=None, jobs: int | None = None,
+                progress: bool = True, include_unreviewed: bool = False) -> dict[str, list[str]]:
     """Write the feedback of every autograded submission, ``jobs`` at a time.
 
     A submission that still needs manual grading or is flagged for review is held back
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also release feedback of submissions that need manual grading or are flagged")
     args = parser.parse_args(argv)
     done = write_pages(args.root, args.assignments or None, db_url=args.db_url,
-                    shard=parse_shard(args.shard), jobs=args.jobs, progress=not args.no_progress,
-                    include_unreviewed=args.include_unreviewed)
+                       shard=parse_shard(args.shard), jobs=args.jobs, progress=not args.no_progress,
+                       include_unreviewed=args.include_unreviewed)
     print(f"feedback written for {len(done['written'])} submissions under "
           f"{Path(args.root).resolve() / 'feedback'}")
     for key, why in (("needs_manual", "need manual grading"), ("flagged", "flagged for review")):
