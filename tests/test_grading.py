@@ -407,3 +407,14 @@ def test_shards_split_the_students_deterministically():
     assert course_dir.parse_shard("2/3") == (2, 3)
     with pytest.raises(ValueError):
         course_dir.parse_shard("4/3")
+
+
+def test_each_run_starts_the_workers_log_afresh_and_keeps_the_three_before(tmp_path):
+    log = tmp_path / ".logs" / "workers.log"
+    for run in range(5):
+        grade._new_log(log)
+        log.write_text(f"run {run}\n")
+    assert log.read_text() == "run 4\n"
+    kept = [(log.parent / f"workers.log.{i}").read_text() for i in (1, 2, 3)]
+    assert kept == ["run 3\n", "run 2\n", "run 1\n"]
+    assert len(list(log.parent.iterdir())) == 4

@@ -605,3 +605,17 @@ print(*attempts)""",
     assert leftovers(box) == []
     assert list(runtime.iterdir()) == []
     runtime.rmdir()
+
+
+def test_the_manager_names_the_provisioner_and_preflight_names_the_fix(monkeypatch):
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    spec = SandboxedKernelManager().kernel_spec
+    assert spec.metadata["kernel_provisioner"]["provisioner_name"] == sandbox.PROVISIONER_NAME
+    assert spec.interrupt_mode == "message"  # a signal to the process group would end the sandbox
+    assert KernelProvisionerFactory.instance().is_provisioner_available(spec)
+    monkeypatch.setattr(KernelProvisionerFactory, "is_provisioner_available", lambda self, spec: False)
+    config = Config()
+    config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+    with pytest.raises(SandboxUnavailable, match=r"install the course package again"):
+        sandbox.preflight(config)
