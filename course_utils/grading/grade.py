@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -52,38 +51,18 @@ REGISTER_LOCK = 0x636F757273650001
 """PostgreSQL advisory-lock key under which machines sharing a gradebook record the assignments."""
 
 
-def _transient(exc: BaseException) -> bool:
-    """A database error that goes away when tried again: a lock, a deadlock, a concurrent CREATE
-    (SQLAlchemy's OperationalError; an IntegrityError when two machines create the same row)."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    while exc is not None:
-        if isinstance(exc, (OperationalError, IntegrityError)):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 def register(root: Path, assignments: list[str], db_url: str) -> dict[str, dict[str, str]]:
     """Record the assignments in the gradebook (nbgrader's ``generate_assignment``).
 
-    Returns each assignment's student version: notebook name -> notebook JSON.
-    Several machines may start at once on one gradebook, so the database's transient errors
-    (a concurrent CREATE TABLE, a lock) are retried; anything else fails at once.
+    Returns each assignment's student version: notebook name -> notebook JSON. Machines that
+    start at once on one gradebook take turns (:func:`_registering`); an error fails at once.
     """
     from .authoring.release import generate
 
     releases = {}
     with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp, _registering(db_url):
         for assignment in assignments:
-            for attempt in range(6):
-                try:
-                    out = generate(assignment, Path(tmp) / str(attempt), root, db_url)
-                    break
-                except Exception as exc:
-                    if attempt == 5 or not _transient(exc):
-                        raise
-                    time.sleep(0.5 + random.random() * 2 ** attempt)
+            out = generate(assignment, Path(tmp), root, db_url)
             releases[assignment] = {p.stem: p.read_text() for p in sorted(out.glob("*.ipynb"))}
     return releases
 
@@ -93,9 +72,9 @@ def _registering(db_url: str):
     """Shards sharing a PostgreSQL gradebook record the assignments one after the other.
 
     nbgrader's generate_assignment creates the schema and its rows check-then-insert, which
-    fails when shards start together (CREATE TYPE ... already exists), and its API hands back
-    the database's error as text only, so :func:`_transient` cannot tell it from a broken
-    assignment. The database holds the lock, so it works across machines.
+    fails when shards start together (CREATE TYPE ... already exists); its API hands back the
+    database's error as text only, so retrying by the error's kind cannot work. The database
+    holds the lock, so it works across machines.
     """
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url

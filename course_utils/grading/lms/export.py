@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import gradebook
-from ..course import COURSE_ROOT, load_config
+from ..course import COURSE_ROOT
 from ..settings import Grading
 from . import roster as rosters
 
@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", default=None)
     args = parser.parse_args(argv)
     root = COURSE_ROOT
-    db_url = args.db_url or Grading.load(root).gradebook  # c.Grading.db_url, as make grade reads it
-    course_id = load_config(root, db_url=db_url).CourseDirectory.get("course_id", "default_course")
+    settings = Grading.load(root, db_url=args.db_url)  # c.Grading.db_url unless given, as make grade
+    db_url, course_id = settings.gradebook, settings.course_id
     try:
         roster = rosters.read(args.roster) if args.roster else None
         result = build(args.format, gradebook.export(db_url, course_id), roster, args.include_unreviewed)
