@@ -619,3 +619,45 @@ def test_the_manager_names_the_provisioner_and_preflight_names_the_fix(monkeypat
     config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
     with pytest.raises(SandboxUnavailable, match=r"install the course package again"):
         sandbox.preflight(config)
+
+
+def test_sealing_never_locks_the_kernel_out_of_its_connection_file(tmp_path, monkeypatch):
+    """The kernel stats and reads its connection file right after binding, while the folder is
+    being sealed: after every step of the seal the kernel's user must still reach the file
+    (the order chown-then-chmod left a moment when it could not, and the kernel died)."""
+    import asyncio
+    import stat
+    from types import SimpleNamespace
+
+    from course_utils.grading.sandbox import provisioner
+
+    uid = 61234
+    box = tmp_path / "box"
+    box.mkdir(mode=0o700)
+    connection_file = box / "kernel.json"
+    connection_file.write_text("{}")
+    connection_file.chmod(0o600)
+    for path in (box, connection_file):
+        os.chown(path, uid, uid)
+
+    def reachable() -> bool:
+        folder, file = box.stat(), connection_file.stat()
+        can_cross = folder.st_uid == uid and folder.st_mode & stat.S_IXUSR or folder.st_mode & stat.S_IXOTH
+        can_read = file.st_uid == uid and file.st_mode & stat.S_IRUSR or file.st_mode & stat.S_IROTH
+        return bool(can_cross and can_read)
+
+    states = []
+    for name in ("chown", "chmod"):
+        real = getattr(os, name)
+
+        def step(*args, _real=real, **kwargs):
+            _real(*args, **kwargs)
+            states.append(reachable())
+        monkeypatch.setattr(provisioner.os, name, step)
+
+    fake = SimpleNamespace(sandbox_path=str(box), connection_info={"transport": "tcp"}, seal_seconds=1,
+                           process=None, parent=SimpleNamespace(connection_file=str(connection_file)))
+    asyncio.run(SandboxProvisioner._seal(fake))
+    assert len(states) == 4 and all(states), states
+    assert box.stat().st_uid == 0 and connection_file.stat().st_uid == 0  # sealed in the end
+    assert stat.S_IMODE(box.stat().st_mode) == 0o711

@@ -257,15 +257,16 @@ class SandboxProvisioner(LocalProvisioner):
                 break
             await asyncio.sleep(0.05)
         connection_file = self.parent.connection_file
+        # Modes first, owner second: ipykernel stats and reads its connection file right after
+        # binding (to merge in the ports), so at no instant may the folder be untraversable or
+        # the file unreadable to the kernel; chown keeps these modes. Traversable, not listable:
+        # the kernel still reaches the judge's socket inside (judge/).
+        os.chmod(box, 0o711)
+        with contextlib.suppress(OSError):
+            os.chmod(connection_file, 0o644)
         for path in (box, connection_file):
             with contextlib.suppress(OSError):
                 os.chown(path, 0, 0)
-        # Traversable, not listable: the kernel still reaches the judge's socket inside (judge/).
-        os.chmod(box, 0o711)
-        # ipykernel reads its connection file again right after binding (to merge in the ports):
-        # it must stay readable, or a kernel sealed at that moment dies before it answers.
-        with contextlib.suppress(OSError):
-            os.chmod(connection_file, 0o644)
 
     def rlimits(self) -> dict[str, list[int]]:
         """The resource limits of every process in the sandbox: name in :mod:`resource` -> [soft, hard]."""
