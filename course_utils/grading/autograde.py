@@ -40,6 +40,7 @@ from .execute import (
     CourseAutograde,
     CourseSaveAutoGrades,
     Findings,
+    KernelDidNotStart,
     KernelDied,
     TrackedExecute,
 )
@@ -193,6 +194,8 @@ class Grader:
             failure = app.failure or (next(iter(found)) + ".ipynb", None)
         except Exception as exc:  # noqa: BLE001  (anything else nbgrader raises)
             failure = app.failure or (next(iter(found)) + ".ipynb", exc)
+        if failure is not None and isinstance(failure[1], KernelDidNotStart):
+            raise failure[1]  # the pool tries the submission once more, then records the fault
         with Gradebook(self.db_url, self.course_id) as gb:
             if failure is not None:
                 notebook, exc = failure

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, SaveAutoGrades
@@ -65,6 +66,11 @@ class KernelDied(RuntimeError):
         super().__init__(where)
         self.where = where
         self.why = why
+
+
+class KernelDidNotStart(RuntimeError):
+    """The kernel died or stayed silent before it answered: the grader's fault, never the
+    student's (none of the notebook's code runs before the kernel answers)."""
 
 
 class CellStuck(RuntimeError):
@@ -220,6 +226,15 @@ class TrackedExecute(CourseExecute):
             if self._judge is not None:
                 self._judge.close()
                 self._judge = None
+
+    async def async_start_new_kernel_client(self):
+        try:
+            return await super().async_start_new_kernel_client()
+        except Exception as exc:
+            raise KernelDidNotStart(f"the kernel did not start ({type(exc).__name__}: {exc})") from exc
+
+    # nbconvert's preprocess sets the kernel up through the synchronous twin.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     def _course_version(self, resources: dict, nb):
         """The course's own version of the notebook: what it imports is the judge's, never the submission's.
