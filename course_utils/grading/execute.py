@@ -10,6 +10,7 @@ and the Formgrader through them; :mod:`.autograde` drives them for ``make grade`
 
 from __future__ import annotations
 
+import atexit
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,6 +232,9 @@ class TrackedExecute(CourseExecute):
         try:
             return await super().async_start_new_kernel_client()
         except Exception as exc:
+            # nbclient has already cleaned the kernel up but leaves its exit-time clean-up
+            # registered, which then fails (its kernel manager is gone) in the worker's log.
+            atexit.unregister(self._cleanup_kernel)
             raise KernelDidNotStart(f"the kernel did not start ({type(exc).__name__}: {exc})") from exc
 
     # nbconvert's preprocess sets the kernel up through the synchronous twin.
