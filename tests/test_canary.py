@@ -77,10 +77,18 @@ def test_the_canary_stops_the_run_before_any_student(unreadable_names):
 @pytest.mark.notebook
 @pytest.mark.xdist_group("canary")
 @pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}")
-def test_without_the_canary_a_fault_of_the_grader_is_no_score(unreadable_names):
+def test_without_the_canary_a_fault_of_the_grader_is_no_score_and_is_graded_once_mended(
+        unreadable_names, names_file):
     course, names = unreadable_names
     run = _grade(course, names, "--skip-canary")
     assert "--skip-canary" in run.stderr  # the instructor is warned
     (row,) = [r for r in gbk.read_csv(course / "grades.csv") if r["student_id"] == "alice"]
     assert row["status"] == "failed" and row["score"] == "", row
     assert row["detail"].startswith("grading environment:") and "names" in row["detail"], row
+    assert "fault of the grader's" in run.stdout and "run the same command again" in run.stdout, run.stdout
+
+    # The instructor mends the machine (the names readable again) and runs the same command, no --force.
+    again = _grade(course, Path(names_file), "--skip-canary")
+    assert again.returncode == 0, again.stderr[-2000:]
+    (row,) = [r for r in gbk.read_csv(course / "grades.csv") if r["student_id"] == "alice"]
+    assert (row["status"], row["score"]) == ("graded", "18"), row

@@ -209,7 +209,7 @@ class Grader:
                                    timestamp=timestamp)
             elif fault := self._environment_fault(task, self._autograded(task, found)):
                 log.warning("grading environment: %s", fault)
-                gbk.record_failure(gb, task.assignment, task.student, f"grading environment: {fault}",
+                gbk.record_failure(gb, task.assignment, task.student, gbk.ENVIRONMENT_FAULT + fault,
                                    order=next(iter(order.values()), None), timestamp=timestamp)
             else:
                 findings = app.findings or {}

@@ -237,13 +237,14 @@ def _grade(settings: Grading, chosen, output, started, *, shard, force, progress
 
 
 def _already_graded(gb, root: Path, task: Task, notebooks: list[str]) -> bool:
-    """Graded (or failed) already, for the same hand-in, with its autograded notebooks on disk."""
+    """Graded (or failed through its own fault) already, for the same hand-in, with its autograded
+    notebooks on disk. A fault of the grader's is graded again, once the instructor has mended it."""
     timestamp = parse_timestamp(read_timestamp(task.submitted))
     if not gbk.is_finished(gb, task.assignment, task.student, timestamp):
         return False
     row = gbk.row(gb.find_submission(task.assignment, task.student))
     if row.status is gbk.Status.FAILED:
-        return True
+        return not row.grader_fault
     for name in notebooks:
         try:
             json.loads(autograded_notebook(root, task.student, task.assignment, name).read_text())

@@ -67,6 +67,10 @@ class Status(str, Enum):
 
 COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "detail")
 UNFINISHED = "grading did not finish: run the grading command again"
+ENVIRONMENT_FAULT = "grading environment: "
+"""How a failure caused by the grading machine begins (a data file or package the kernel lacks)."""
+INTERNAL_ERROR = "internal grading error "
+"""How a failure caused by the grader itself begins (it raised, twice)."""
 
 
 @event.listens_for(Engine, "connect")
@@ -177,6 +181,11 @@ class Row:
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # also from grades.csv's text
+
+    @property
+    def grader_fault(self) -> bool:
+        """Failed through a fault of the grader's, not the submission's: graded again by the next run."""
+        return self.status is Status.FAILED and self.detail.startswith((ENVIRONMENT_FAULT, INTERNAL_ERROR))
 
     def csv(self) -> list[str]:
         score = "" if self.score is None else f"{self.score:g}"

@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 
 from .course import SOURCE_DIR, Task
+from .gradebook import INTERNAL_ERROR
 from .sandbox import RUNTIME_ENV
 from .settings import Grading
 
@@ -180,7 +181,7 @@ def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
                               f"{type(exc).__name__}: {exc}; trying once more", file=sys.stderr)
                         schedule(task, 2)
                     else:
-                        failed(task, f"internal grading error ({type(exc).__name__}: {exc}); see the "
+                        failed(task, f"{INTERNAL_ERROR}({type(exc).__name__}: {exc}); see the "
                                      "grading log", time.monotonic() - queued)
                 else:
                     finished(task, result, result.seconds)

@@ -50,6 +50,10 @@ class Summary:
             lines.append(f"  flagged {r.student_id}/{r.assignment}: {r.detail}")
         if len(failed) > 20:
             lines.append(f"  ... and {len(failed) - 20} more failed (see grades.csv)")
+        ours = sum(r.grader_fault for r in failed)
+        if ours:
+            lines.append(f"{ours} failed through a fault of the grader's, not the student's: mend what "
+                         "their detail names and run the same command again (it grades them again).")
         slow = sorted(self.times.items(), key=lambda kv: -kv[1])[:5]
         if slow:
             lines.append("slowest: " + ", ".join(f"{s}/{a} {t:.1f} s" for (s, a), t in slow))
