@@ -39,7 +39,10 @@ install: $(VENV)/.installed  ## create .venv and install the course package and 
 # environment variables, then its config files' [install] and [global] sections, as
 # `pip config list` shows them) are handed to it; on the course machines that is where torch's
 # local CPU wheel comes from. Like pip, uv then picks the best version across all indexes.
-# Should anything here fail, pip installs everything as before.
+# Should anything here fail, pip installs everything as before. Like pip (and unlike uv's
+# default), the packages' bytecode is compiled at install: Python never compiles them again,
+# even where it may not write it (PYTHONDONTWRITEBYTECODE, the grading sandbox's read-only
+# venv), so every kernel imports numpy, scipy, matplotlib and torch in about half the time.
 define UV_INSTALL
 set -e; \
 uv="$$(command -v uv || true)"; \
@@ -51,7 +54,7 @@ conf="$$($(BIN)/python -m pip config list 2>/dev/null || true)"; \
 pipconf() { for scope in :env: install global; do for key in "$$@"; do \
 	v="$$(printf '%s\n' "$$conf" | sed -n "s/^$$scope\.$$key='\(.*\)'$$/\1/p" | tail -n 1)"; \
 	if [ -n "$$v" ]; then echo "$$v"; return; fi; done; done; }; \
-args=(--python "$(BIN)/python" --index-strategy unsafe-best-match --quiet); \
+args=(--python "$(BIN)/python" --index-strategy unsafe-best-match --compile-bytecode --quiet); \
 for v in $$(pipconf find-links); do args+=(--find-links "$$v"); done; \
 for v in $$(pipconf index-url); do args+=(--index-url "$$v"); done; \
 for v in $$(pipconf extra-index-url); do args+=(--extra-index-url "$$v"); done; \

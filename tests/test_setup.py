@@ -74,7 +74,8 @@ def test_uv_installs_the_pins_from_pips_own_sources(course):
     (uv_call,) = [c for c in calls if c.startswith("uv ")]
     assert uv_call.startswith(f"uv pip install --python {folder}/.venv/bin/python --index-strategy unsafe-best-match")
     for option in ("--find-links /wheels/a", "--find-links /wheels/b", "--constraint /etc/course/constraints.txt",
-                   "--extra-index-url file:///idx/one", "--extra-index-url file:///idx/two"):
+                   "--extra-index-url file:///idx/one", "--extra-index-url file:///idx/two",
+                   "--compile-bytecode"):  # as pip does: no process compiles the packages again
         assert option in uv_call, uv_call
     assert uv_call.endswith("torch==2.13.0 -e .[test]") and "--index-url" not in uv_call
     assert "/opt/wheels" not in uv_call  # the environment variable comes before the config files
