@@ -418,3 +418,26 @@ def test_each_run_starts_the_workers_log_afresh_and_keeps_the_three_before(tmp_p
     kept = [(log.parent / f"workers.log.{i}").read_text() for i in (1, 2, 3)]
     assert kept == ["run 3\n", "run 2\n", "run 1\n"]
     assert len(list(log.parent.iterdir())) == 4
+
+
+def test_registering_again_leaves_a_recorded_assignment_alone(tmp_path):
+    """nbgrader re-creates a notebook without submissions each time it is generated: a second
+    machine doing so while the first had begun grading deleted that submission's comments."""
+    course = syn.make_course(tmp_path / "course", [A])
+    db_url = course_dir.default_db_url(course)
+
+    gradebook = course / "gradebook.db"
+    first = grade.register(course, [A], db_url, "bigram-course")
+    before = hashlib.sha256(gradebook.read_bytes()).hexdigest()
+    assert grade.register(course, [A], db_url, "bigram-course") == first
+    assert hashlib.sha256(gradebook.read_bytes()).hexdigest() == before  # not a byte written
+
+    source = course / "solutions" / A / "probability.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    test = nb.cells[syn.cell_index(nb, "total_probability_test")]
+    test.metadata.nbgrader["points"] += 1  # the instructor changed the assignment: recorded anew
+    nbformat.write(nb, source)
+    grade.register(course, [A], db_url, "bigram-course")
+    with Gradebook(db_url, "bigram-course") as gb:
+        cell = gb.find_grade_cell("total_probability_test", "probability", A)
+        assert cell.max_score == test.metadata.nbgrader["points"]

@@ -51,18 +51,25 @@ REGISTER_LOCK = 0x636F757273650001
 """PostgreSQL advisory-lock key under which machines sharing a gradebook record the assignments."""
 
 
-def register(root: Path, assignments: list[str], db_url: str) -> dict[str, dict[str, str]]:
+def register(root: Path, assignments: list[str], db_url: str, course_id: str) -> dict[str, dict[str, str]]:
     """Record the assignments in the gradebook (nbgrader's ``generate_assignment``).
 
     Returns each assignment's student version: notebook name -> notebook JSON. Machines that
     start at once on one gradebook take turns (:func:`_registering`); an error fails at once.
+    An assignment the gradebook already records exactly as it is generated now is left alone:
+    nbgrader re-creates a notebook that has no submission yet, and a second machine doing so
+    while the first had begun its first submission deleted that submission's comments.
     """
     from .authoring.release import generate
 
     releases = {}
     with tempfile.TemporaryDirectory(prefix="grade-release-") as tmp, _registering(db_url):
+        scratch = f"sqlite:///{Path(tmp) / 'scratch.db'}"
         for assignment in assignments:
-            out = generate(assignment, Path(tmp), root, db_url)
+            have = gbk.recorded(db_url, course_id, assignment)
+            out = generate(assignment, Path(tmp) / "release", root, db_url if have is None else scratch)
+            if have is not None and have != gbk.recorded(scratch, course_id, assignment):
+                generate(assignment, Path(tmp) / "record", root, db_url)  # changed since: record it anew
             releases[assignment] = {p.stem: p.read_text() for p in sorted(out.glob("*.ipynb"))}
     return releases
 
@@ -198,7 +205,7 @@ def _grade(settings: Grading, chosen, output, started, *, shard, force, progress
     summary = Summary([], [(t.student, t.assignment) for t in tasks], output=output)
     todo = []
     if tasks:
-        releases = register(root, sorted({t.assignment for t in tasks}), db_url)
+        releases = register(root, sorted({t.assignment for t in tasks}), db_url, course_id)
         names = {a: list(nbs) for a, nbs in releases.items()}
         orders = _orders(releases)
         for task in (t for t in tasks if t.link is not None):

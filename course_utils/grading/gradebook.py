@@ -226,6 +226,23 @@ def row(sub) -> Row:
     return Row(student, assignment, score, max_score, status, "; ".join([*flagged, *notes]))
 
 
+def recorded(db_url: str, course_id: str, assignment: str) -> frozenset | None:
+    """What a gradebook records of an assignment's notebooks and cells, comparable across
+    gradebooks (None: not recorded)."""
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            found = gb.find_assignment(assignment)
+        except MissingEntry:
+            return None
+        entries = set()
+        for nb in found.notebooks:
+            entries.add(("notebook", nb.name, nb.kernelspec))
+            for kind in ("grade_cells", "solution_cells", "task_cells", "source_cells"):
+                for cell in getattr(nb, kind):
+                    entries.add((kind, *sorted((k, repr(v)) for k, v in cell.to_dict().items() if k != "id")))
+        return frozenset(entries)
+
+
 def is_finished(gb: Gradebook, assignment: str, student: str, timestamp=None) -> bool:
     """Whether the gradebook holds a finished grading (or failure) of this submission.
 
