@@ -12,7 +12,9 @@ happened and the one command that fixes it.
 
 ``make data`` (``python -m course_utils.data``) with ``COURSE_NAMES_FILE`` set copies
 the verified file into ``data/names.txt``, so that later shells and kernels find it
-without the variable (the checksum makes the copy as good as the original).
+without the variable (the checksum makes the copy as good as the original). The file it
+leaves there is readable by every user (mode 0644, whatever the umask): the grading
+sandbox runs each kernel as a user of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from pathlib import Path
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
 NAMES_ENV_VAR = "COURSE_NAMES_FILE"
+SHARED_MODE = 0o644
+"""The mode of the data/names.txt this module writes: a kernel running as another user reads it."""
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = COURSE_ROOT / "data"
 
@@ -96,8 +100,27 @@ def download_names(dest: Path | None = None, url: str | None = None, timeout: fl
         )
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
         tmp.write(payload)
-    os.replace(tmp.name, dest)
+    _publish(Path(tmp.name), dest)
     return dest
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    """Move a complete, verified ``tmp`` to ``dest``, readable by every user.
+
+    NamedTemporaryFile creates its file 0600, and os.replace keeps that mode: the grading
+    sandbox's kernel, another user, could then not read the names.
+    """
+    os.chmod(tmp, SHARED_MODE)
+    os.replace(tmp, dest)
+
+
+def share(path: Path) -> bool:
+    """Make ``path`` readable by every user if it is not (returns whether it changed anything)."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o444 == 0o444:
+        return False
+    os.chmod(path, mode | 0o444)
+    return True
 
 
 def names_path(path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
@@ -199,6 +222,8 @@ def install_names(source: str | os.PathLike, dest: Path | None = None) -> Path:
     source = _check(Path(source).expanduser(), "The path you passed", "pass the path of a copy of names.txt.")
     dest = Path(dest) if dest is not None else DATA_DIR / "names.txt"
     if dest.is_file() and (dest.resolve() == source.resolve() or sha256_of(dest) == NAMES_SHA256):
+        if dest.resolve() != source.resolve():
+            share(dest)  # an older make data left it private
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
@@ -207,7 +232,7 @@ def install_names(source: str | os.PathLike, dest: Path | None = None) -> Path:
     if sha256_of(Path(tmp.name)) != NAMES_SHA256:  # changed while we copied it
         os.unlink(tmp.name)
         raise NamesDataError(f"{source} changed while it was copied to {dest}; run `make data` again.")
-    os.replace(tmp.name, dest)
+    _publish(Path(tmp.name), dest)
     return dest
 
 
@@ -218,6 +243,8 @@ def main() -> int:
         origin = os.environ.get(NAMES_ENV_VAR)
         if origin:
             path = install_names(path)
+        elif path == DATA_DIR / "names.txt":
+            share(path)  # an older make data left it private
     except NamesDataError as exc:
         print(f"error: {exc}")
         return 1

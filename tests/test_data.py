@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import http.server
 import socket
 import threading
@@ -192,3 +194,54 @@ def test_install_refuses_an_unverified_file_and_writes_nothing(small_names, tmp_
     monkeypatch.setenv(data.NAMES_ENV_VAR, str(wrong))
     assert data.main() == 1 and "SHA-256" in capsys.readouterr().out
     assert not data.DATA_DIR.exists() or not any(data.DATA_DIR.iterdir())
+
+
+# ---- make data leaves a file every user can read (the grading sandbox runs as another user) ----
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture
+def strict_umask():
+    """An instructor's umask that gives others nothing: the mode must not depend on it."""
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
+def test_make_data_copy_from_the_variable_is_readable_by_everyone(small_names, monkeypatch, strict_umask):
+    os.chmod(small_names, 0o600)  # the file the variable names may be private; the copy is not
+    monkeypatch.setenv(data.NAMES_ENV_VAR, str(small_names))
+    assert data.main() == 0
+    assert _mode(data.DATA_DIR / "names.txt") == 0o644
+
+
+def test_make_data_download_is_readable_by_everyone(small_names, monkeypatch, strict_umask):
+    class Response(io.BytesIO):  # what urlopen gives, without a network
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    asked = []
+    monkeypatch.setattr(data.urllib.request, "urlopen",
+                        lambda url, timeout: asked.append(url) or Response(SMALL.encode()))
+    assert data.main() == 0
+    assert asked == [data.NAMES_URL]
+    assert _mode(data.DATA_DIR / "names.txt") == 0o644
+    assert list(data.DATA_DIR.iterdir()) == [data.DATA_DIR / "names.txt"]
+
+
+def test_make_data_mends_a_private_copy_it_made_before(small_names, monkeypatch, capsys):
+    data.DATA_DIR.mkdir()
+    cached = data.DATA_DIR / "names.txt"
+    cached.write_text(SMALL)
+    os.chmod(cached, 0o600)  # as the old make data left it
+    assert data.main() == 0
+    assert _mode(cached) == 0o644 and cached.read_text() == SMALL
+    os.chmod(cached, 0o600)
+    monkeypatch.setenv(data.NAMES_ENV_VAR, str(small_names))  # the copy path mends it too
+    assert data.main() == 0
+    assert _mode(cached) == 0o644
