@@ -11,6 +11,11 @@ graded.
 The report starts with the first real error outside the test cells of each
 notebook (a syntax error in an answer, a missing data file): every later cell
 that needs what that cell defines fails too, so it is the one to fix first.
+
+Every cell has a time limit (``c.Execute.timeout`` in nbgrader_config.py, the
+one grading uses). On a busy or slow machine a training cell can run past it;
+give every cell more time with ``COURSE_CELL_TIMEOUT=300 make check`` or
+``--timeout 300``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +35,7 @@ from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 from nbgrader import utils
 from tqdm.auto import tqdm
+from traitlets.config import Config
 
 from . import nbtools
 from .data import COURSE_ROOT
@@ -38,6 +45,11 @@ PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 WRITTEN, UNANSWERED = "answered (graded by hand)", "not answered yet"
 # The stub of an unfilled exercise raises this; it is "not attempted", not an error to report.
 STUB_ERROR = "NotImplementedError"
+# nbclient interrupts a cell at the time limit (KeyboardInterrupt inside the kernel) and
+# nbgrader's Execute then appends this error of its own: together they mean "stopped by the clock".
+TIMEOUT_ERROR = "CellTimeoutError"
+TIMEOUT_ENV = "COURSE_CELL_TIMEOUT"
+"""Environment variable: seconds each cell may run in ``make check`` (overrides the course's limit)."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
@@ -64,10 +76,21 @@ class FirstError:
     """The answer cell of an exercise, or the lecture section the cell is in."""
     line: int | None
     message: str
+    timeout: int | None = None
+    """Set when the cell was stopped at the time limit: that limit, in seconds."""
 
     def __str__(self) -> str:
         line = f", line {self.line}" if self.line is not None else ""
         return f"cell {self.cell} ({self.place}){line}: {self.message}"
+
+
+def timeout_message(seconds: int | None, what: str = "the cell") -> str:
+    """What to tell a student whose cell was stopped at the time limit, and how to give it more time."""
+    limit = f"{seconds} s" if seconds else "the time limit"
+    return (f"{what} ran past {limit} (the time limit per cell) and was stopped. This is most likely the "
+            f"machine's speed (a busy or slow computer), not your code: run it again with more time, "
+            f"`{TIMEOUT_ENV}=300 make check` (or `python -m course_utils.selfcheck --timeout 300`). "
+            f"If it runs out of time again, look for a loop in your code that never ends")
 
 
 @dataclass
@@ -129,19 +152,29 @@ def _defined_names(source: str) -> set[str]:
     return names
 
 
-def first_error(executed: NotebookNode) -> FirstError | None:
+def _timed_out(cell) -> bool:
+    return any(o.output_type == "error" and o.ename == TIMEOUT_ERROR for o in cell.get("outputs", []))
+
+
+def first_error(executed: NotebookNode, timeout: int | None = None) -> FirstError | None:
     """The first real error raised by a cell that is not a test cell.
 
     Not real: the NotImplementedError of an exercise not yet done, and what may follow
     from it: any error of a lecture cell after it (the lecture uses the exercises'
     results), and an answer cell's NameError for a name such a cell would have defined.
     A syntax error in an answer, or a lecture cell failing before any unfilled
-    exercise (a missing data file), is reported.
+    exercise (a missing data file), is reported. A cell stopped at the time limit
+    (``timeout`` seconds) is reported as such, with how to give it more time: its
+    KeyboardInterrupt is the clock's, not the student's.
     """
     undone: set[str] = set()
     for index, cell in enumerate(executed.cells):
         if cell.cell_type != "code" or nbtools.is_test_cell(cell):
             continue
+        if _timed_out(cell):
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            place = f"the answer cell of {grade_id}" if utils.is_solution(cell) and grade_id else _section(executed, index)
+            return FirstError(index + 1, place, None, timeout_message(timeout), timeout)
         for output in cell.get("outputs", []):
             if output.output_type != "error":
                 continue
@@ -162,20 +195,50 @@ def first_error(executed: NotebookNode) -> FirstError | None:
     return None
 
 
-def run_notebook(path: Path, root: Path = COURSE_ROOT, label: str | None = None) -> NotebookReport:
-    """Execute one notebook like Validate: every exercise and written answer, and the first error."""
+def cell_timeout(timeout: int | None = None) -> int | None:
+    """The per-cell time limit to use: ``timeout``, else $COURSE_CELL_TIMEOUT, else None (the course's)."""
+    if timeout is not None:
+        return timeout
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise SystemExit(f"{TIMEOUT_ENV}={value!r} is not a whole number of seconds; try {TIMEOUT_ENV}=300") from None
+    if seconds <= 0:
+        raise SystemExit(f"{TIMEOUT_ENV}={value!r} must be a positive number of seconds; try {TIMEOUT_ENV}=300")
+    return seconds
+
+
+def run_notebook(path: Path, root: Path = COURSE_ROOT, label: str | None = None,
+                 timeout: int | None = None) -> NotebookReport:
+    """Execute one notebook like Validate: every exercise and written answer, and the first error.
+
+    ``timeout``: seconds each cell may run (default: $COURSE_CELL_TIMEOUT, else the course's limit).
+    """
     path = Path(path)
     config = nbtools.load_config(root) if (Path(root) / "nbgrader_config.py").exists() else None
     nb = nbtools.read(path)
     executed = copy.deepcopy(nb)
+    timeout = cell_timeout(timeout)
+    if timeout is not None:
+        # through the configuration: preprocess() applies it again, over any keyword or attribute
+        config = copy.deepcopy(config) if config is not None else Config()
+        config.Execute.timeout = timeout
     with utils.setenv(NBGRADER_VALIDATING="1", NBGRADER_EXECUTION="validate"):
-        _QuietExecute(config=config).preprocess(executed, {"metadata": {"path": str(path.parent)}})
-    return score(nb, executed, config, label or path.stem)
+        execute = _QuietExecute(config=config)
+        execute.preprocess(executed, {"metadata": {"path": str(path.parent)}})
+    return score(nb, executed, config, label or path.stem, timeout=execute.timeout)
 
 
-def score(nb: NotebookNode, executed: NotebookNode, config=None, label: str = "") -> NotebookReport:
-    """Each exercise and written answer of ``nb``, scored from its executed copy ``executed``."""
-    report = NotebookReport(label, first_error=first_error(executed))
+def score(nb: NotebookNode, executed: NotebookNode, config=None, label: str = "",
+          timeout: int | None = None) -> NotebookReport:
+    """Each exercise and written answer of ``nb``, scored from its executed copy ``executed``.
+
+    ``timeout``: the per-cell limit the run had, named in the message of a cell stopped by it.
+    """
+    report = NotebookReport(label, first_error=first_error(executed, timeout))
     scorer = nbtools.CellScorer(config)
     for grade_id, ex in nbtools.exercises(nb).items():
         tests = [executed.cells[i] for i in ex.test_indices]
@@ -186,6 +249,8 @@ def score(nb: NotebookNode, executed: NotebookNode, config=None, label: str = ""
         failed = [t for t in tests if not scorer.passed(t)]
         earned = sum(float(t.metadata.nbgrader["points"]) for t in tests if t not in failed)
         detail = nbtools.error_summary(failed[0]) if failed else ""
+        if failed and _timed_out(failed[0]):
+            detail = timeout_message(timeout, "the test cell")
         report.rows.append(Row(report.label, grade_id, FAILED if failed else PASSED, earned, max_points, detail))
     for cell in nb.cells:
         if cell.cell_type == "markdown" and utils.is_solution(cell) and utils.is_grade(cell):
@@ -278,7 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check your notebooks against their visible tests.")
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="notebooks to check (default: every notebook under notebooks/)")
+    parser.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                        help=f"seconds each cell may run (default: ${TIMEOUT_ENV}, else the course's limit)")
     args = parser.parse_args(argv)
+    if args.timeout is not None and args.timeout <= 0:
+        parser.error("--timeout must be a positive number of seconds, e.g. --timeout 300")
+    timeout = cell_timeout(args.timeout)
     paths = args.notebooks or sorted(
         p for p in (COURSE_ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if not paths:
@@ -288,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     reports: list[NotebookReport] = []
     for path in tqdm(paths, desc="running notebooks", unit="notebook"):
         try:
-            reports.append(run_notebook(path, label=names[Path(path)]))
+            reports.append(run_notebook(path, label=names[Path(path)], timeout=timeout))
         except Exception as exc:  # a broken notebook must not hide the others' results
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             reports.append(NotebookReport(names[Path(path)], [

@@ -78,6 +78,56 @@ def test_an_error_in_an_answer_cell_names_the_exercise():
     assert selfcheck.first_error(executed) is None
 
 
+def test_a_cell_stopped_at_the_time_limit_names_the_limit_and_how_to_give_more_time():
+    """Issue 32.6: nbclient's interrupt (KeyboardInterrupt) and nbgrader's CellTimeoutError mean the clock
+    stopped the cell; the student hears that, the limit, and a command that gives more time."""
+    stopped = [_error("KeyboardInterrupt", "", line=12),
+               _error("CellTimeoutError", "", line=None)]
+    executed = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## 4. Gradient descent"),
+        _code("losses = train(W, xenc, ys, steps=25, lr=50)", *copy.deepcopy(stopped)),
+    ])
+    found = selfcheck.first_error(executed, 60)
+    text = str(found)
+    assert found.timeout == 60 and "KeyboardInterrupt" not in text, text
+    assert text.startswith('cell 2 (under "4. Gradient descent"): the cell ran past 60 s'), text
+    assert "machine's speed" in text and "not your code" in text
+    assert f"{selfcheck.TIMEOUT_ENV}=300 make check" in text and "--timeout 300" in text
+    # the same in an answer cell, after an unfilled exercise: still the clock, not a consequence
+    executed.cells.insert(1, _code("def f():\n    raise NotImplementedError", _error("NotImplementedError", "fill"),
+                                   solution=True, grade=False, grade_id="f"))
+    executed.cells[2].metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "train"}
+    found = selfcheck.first_error(executed, 90)
+    assert str(found).startswith("cell 3 (the answer cell of train): the cell ran past 90 s"), str(found)
+    # an interrupt without nbgrader's timeout error is reported as it is
+    executed.cells[2].outputs = [_error("KeyboardInterrupt", "")]
+    assert "KeyboardInterrupt" in str(selfcheck.first_error(executed, 60))
+
+
+def test_the_time_limit_comes_from_the_option_then_the_environment(monkeypatch):
+    monkeypatch.delenv(selfcheck.TIMEOUT_ENV, raising=False)
+    assert selfcheck.cell_timeout() is None
+    monkeypatch.setenv(selfcheck.TIMEOUT_ENV, "300")
+    assert selfcheck.cell_timeout() == 300 and selfcheck.cell_timeout(45) == 45
+    monkeypatch.setenv(selfcheck.TIMEOUT_ENV, "five minutes")
+    with pytest.raises(SystemExit, match="COURSE_CELL_TIMEOUT=300"):
+        selfcheck.cell_timeout()
+
+
+@pytest.mark.notebook
+def test_a_slow_cell_is_stopped_at_the_given_limit_and_reported_as_such(tmp_path):
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## 1. Training"),
+        nbformat.v4.new_code_cell("import time\nfor _ in range(600):\n    time.sleep(0.1)"),
+        nbformat.v4.new_code_cell("print('after')"),
+    ]), str(path))
+    report = selfcheck.run_notebook(path, timeout=3)
+    assert report.first_error is not None and report.first_error.timeout == 3, report.first_error
+    assert str(report.first_error).startswith('cell 2 (under "1. Training"): the cell ran past 3 s'), \
+        str(report.first_error)
+
+
 def test_notebooks_are_labelled_by_their_assignment_folder():
     paths = [Path("notebooks/01_probability/probability.ipynb"), Path("other/01_probability/probability.ipynb"),
              Path("notebooks/07_two/a.ipynb"), Path("notebooks/07_two/b.ipynb")]
