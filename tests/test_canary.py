@@ -8,6 +8,7 @@ sandbox shows the fault, as when data/ is not readable by the kernel).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from course_utils import data
 from course_utils.grading import canary
 from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
@@ -37,6 +39,39 @@ def test_preflight_names_each_missing_piece(tmp_path, monkeypatch):
 
 
 def test_preflight_finds_nothing_missing_when_all_is_there(names_file):
+    assert canary.preflight(COURSE_ROOT, [A]) == []
+
+
+def _fix_command(problem: str) -> str:
+    """The first command the problem tells the instructor to run (in backticks)."""
+    return re.search(r"fix: `([^`]+)`", problem).group(1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can read a file as the sandbox's user")
+def test_preflight_reads_the_names_as_the_sandboxs_user_and_its_fix_works(names_file, tmp_path, monkeypatch):
+    """Root reads a 0600 file; the sandboxed kernel, another user, does not: preflight asks as that user."""
+    private = tmp_path / "private" / "names.txt"
+    private.parent.mkdir()
+    shutil.copy(names_file, private)
+    os.chmod(private, 0o600)
+    monkeypatch.setenv("COURSE_NAMES_FILE", str(private))
+    (problem,) = canary.preflight(COURSE_ROOT, [A])
+    assert "names data set is not readable inside the sandbox" in problem and str(private) in problem, problem
+    subprocess.run(_fix_command(problem), shell=True, check=True)  # following the fix mends it
+    assert canary.preflight(COURSE_ROOT, [A]) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can read a file as the sandbox's user")
+def test_a_private_data_names_file_is_mended_by_the_fix_preflight_names(names_file, tmp_path, monkeypatch):
+    """The data/names.txt an older `make data` left 0600: the fix named is `make data`, and it works."""
+    monkeypatch.delenv("COURSE_NAMES_FILE")
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path / "data")
+    data.DATA_DIR.mkdir()
+    shutil.copy(names_file, data.DATA_DIR / "names.txt")
+    os.chmod(data.DATA_DIR / "names.txt", 0o600)
+    (problem,) = canary.preflight(COURSE_ROOT, [A])
+    assert "names data set is not readable inside the sandbox" in problem and _fix_command(problem) == "make data"
+    assert data.main() == 0  # what `make data` runs
     assert canary.preflight(COURSE_ROOT, [A]) == []
 
 

@@ -14,7 +14,10 @@ package, the configuration, the data file or the installed libraries change.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
+import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -32,8 +35,12 @@ STUDENT = "canary"
 LIBRARIES = ("numpy", "scipy", "torch", "matplotlib", "nbgrader", "nbclient", "ipykernel", "rpyc", "graphviz")
 
 
-def preflight(root: Path, assignments: list[str]) -> list[str]:
-    """What the notebooks need and the grading machine lacks, one line each, before any grading."""
+def preflight(root: Path, assignments: list[str], *, sandbox: bool = True) -> list[str]:
+    """What the notebooks need and the grading machine lacks, one line each, before any grading.
+
+    With ``sandbox`` also what the sandboxed kernel, another user, cannot read
+    (:func:`sandbox_problems`, the cheap part of the canary).
+    """
     import importlib.util
     import shutil
 
@@ -44,6 +51,9 @@ def preflight(root: Path, assignments: list[str]) -> list[str]:
         names_path()
     except NamesDataError as exc:
         problems.append(f"the names data set: {exc}")
+    else:
+        if sandbox:
+            problems += sandbox_problems()
     sources = "\n".join(p.read_text() for a in assignments for p in source_notebooks(a, root))
     modules = {"numpy", "scipy", "torch", "matplotlib", "tqdm", "rpyc", "cloudpickle"}
     if "graphviz" in sources or "course_utils.graphs" in sources:
@@ -55,6 +65,76 @@ def preflight(root: Path, assignments: list[str]) -> list[str]:
         if importlib.util.find_spec(module) is None:
             problems.append(f"the Python package {module} is missing from this environment: make install")
     return problems
+
+
+NAMES_UNREADABLE = "the names data set is not readable inside the sandbox"
+"""How a names file the sandboxed kernel cannot read is reported (here and in :mod:`.faults`)."""
+
+
+def sandbox_problems() -> list[str]:
+    """What the sandboxed kernel cannot read of what the notebooks need, with a fix that works.
+
+    The kernel runs as an unprivileged user of its own, and the names file is bound into
+    the sandbox by itself, so only the file's own permissions count (not its folders').
+    Root reads every file, so the check is made as such a user (:func:`readable_as_sandbox_user`).
+    """
+    from ..data import DATA_DIR, NAMES_ENV_VAR, names_path
+
+    path = names_path(download=False)
+    why = readable_as_sandbox_user(path)
+    if why is None:
+        return []
+    mode = f"mode {path.stat().st_mode & 0o777:04o}, owner uid {path.stat().st_uid}"
+    if path.resolve() == (DATA_DIR / "names.txt").resolve() and not os.environ.get(NAMES_ENV_VAR):
+        fix = "fix: `make data` (it leaves data/names.txt readable by every user)"
+    else:
+        fix = (f"fix: `chmod a+r {shlex.quote(str(path))}`, or `make data` (it copies the file to "
+               f"data/names.txt, readable by every user) and then `unset {NAMES_ENV_VAR}`")
+    return [f"{NAMES_UNREADABLE} (its kernel runs as another user): {path} ({mode}) gave {why}; {fix}"]
+
+
+def readable_as_sandbox_user(path: Path) -> str | None:
+    """None when a sandboxed kernel could read ``path``, else the error it would get.
+
+    As root: a child process takes a sandbox user id (as the sandbox's boot does) and opens the
+    file through a descriptor root opened with O_PATH, so that, as inside the sandbox, the
+    folders above the file do not count. As anyone else the kernel cannot be sandboxed and runs
+    as this user, so the file is opened as is.
+    """
+    import secrets
+
+    from .sandbox import UID_BASE
+    from .sandbox.provisioner import UID_SPAN
+
+    if os.geteuid() != 0:
+        try:
+            Path(path).open("rb").close()
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc.strerror}"
+        return None
+    uid = UID_BASE + secrets.randbelow(UID_SPAN)
+    fd = os.open(path, os.O_PATH)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: only system calls, then _exit
+            code = 0
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.close(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY))
+            except OSError as exc:
+                code = exc.errno or 1
+            except BaseException:  # noqa: BLE001  (nothing may escape a forked child)
+                code = 255
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return None
+    return f"{errno.errorcode.get(code, 'error')}: {os.strerror(code)}" if code != 255 else "an error"
 
 
 def fingerprint(root: Path, assignment: str) -> str:

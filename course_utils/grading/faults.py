@@ -18,8 +18,9 @@ ENVIRONMENT_ERRORS = {"NamesDataError", "ModuleNotFoundError", "ImportError", "P
                       "FileNotFoundError", "ExecutableNotFound", "CalledProcessError"}
 FIXES = (
     (re.compile(r"NamesDataError|names\.txt", re.I),
-     "the names data set is not readable inside the sandbox: put it in data/names.txt "
-     "(make data) or export COURSE_NAMES_FILE=/path/to/names.txt before grading"),
+     "the names data set is not readable inside the sandbox (its kernel runs as another user): "
+     "run `make data` (it leaves data/names.txt readable by every user) and grade without "
+     "COURSE_NAMES_FILE, or `chmod a+r` the file COURSE_NAMES_FILE names"),
     (re.compile(r"ExecutableNotFound|failed to execute.*dot|\bdot\b.*not found", re.I),
      "Graphviz's dot program is missing: apt-get install graphviz (make dot)"),
     (re.compile(r"No module named '?([\w.]+)", re.I),

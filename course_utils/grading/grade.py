@@ -161,15 +161,21 @@ def _before_grading(settings: Grading, chosen: list[str], *, progress: bool) -> 
     """Preflight and canary: a fault of the grading machine stops the run before any student."""
     from . import canary
 
-    problems = canary.preflight(settings.root, chosen)
+    problems = canary.preflight(settings.root, chosen, sandbox=False)
     if problems:
         raise ValueError("this machine cannot grade the course yet (no student was graded):\n  "
                          + "\n  ".join(problems))
+    inside = canary.sandbox_problems()  # the canary's cheap part: what the sandbox's user cannot read
     if settings.skip_canary:
         print("warning: --skip-canary: the instructor's solutions were not graded first, so a fault of "
               "the grading environment is caught only per submission ('grading environment' in detail)",
               file=sys.stderr)
+        for problem in inside:
+            print(f"warning: canary (preflight): {problem}", file=sys.stderr)
         return
+    if inside:
+        raise ValueError("canary (preflight): the grading sandbox cannot read what the notebooks need, "
+                         "so no student was graded:\n  " + "\n  ".join(inside))
     if progress:
         print("canary: grading the instructor's solutions first, as the students will be...", file=sys.stderr)
     problems = canary.check(settings.root, chosen, extra_args=settings.canary_options())
