@@ -6,6 +6,7 @@ and a ``Points Possible`` row under the header. Moodle: a grade-import CSV (Mood
 "Grade import", CSV): an identifier column to map (``ID number`` or ``Email address``), a
 name, and one column per grade item. A score is written only when it is final: a failed
 grading, a missing submission and (unless asked) one still to review by hand stay blank.
+Names, ids and e-mail addresses are written as text a spreadsheet never runs (:func:`as_text`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from . import roster as rosters
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_IDENTITY = ("ID number", "Email address", "Full name")
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""How a spreadsheet cell that it may read as a formula begins (OWASP, "CSV Injection")."""
+
+
+def as_text(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows and never evaluates: as OWASP advises, a leading
+    apostrophe before a cell that starts like a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 @dataclass
@@ -59,6 +70,9 @@ def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | N
         writer.writerow(gradebook.COLUMNS)
         writer.writerows(r.csv() for r in rows)
         return Export(buffer.getvalue(), notes)
+    # RFC 4180's line ends: Python's csv quotes a field holding a line end only when that line
+    # end is part of its lineterminator, and a bare CR in a name would otherwise start a new row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
 
     assignments = sorted({r.assignment for r in rows})
     points = {r.assignment: r.max_score for r in rows}
@@ -75,12 +89,13 @@ def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | N
         writer.writerow([*CANVAS_IDENTITY, *assignments])
         writer.writerow(["Points Possible", "", "", "", "", *(f"{points[a]:g}" for a in assignments)])
         for s in people:
-            writer.writerow([s.name or s.student_id, s.lms_id, s.sis_user_id, s.sis_login_id, s.section,
+            writer.writerow([*map(as_text, (s.name or s.student_id, s.lms_id, s.sis_user_id, s.sis_login_id,
+                                            s.section)),
                              *(scores.get((s.student_id, a), "") for a in assignments)])
     else:
         writer.writerow([*MOODLE_IDENTITY, *assignments])
         for s in people:
-            writer.writerow([s.sis_user_id or s.student_id, s.email, s.name or s.student_id,
+            writer.writerow([*map(as_text, (s.sis_user_id or s.student_id, s.email, s.name or s.student_id)),
                              *(scores.get((s.student_id, a), "") for a in assignments)])
     return Export(buffer.getvalue(), notes)
 
