@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import os
-import http.server
 import socket
 import threading
 from pathlib import Path

