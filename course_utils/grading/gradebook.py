@@ -39,7 +39,7 @@ NOTE = "Grading note: "
 FLAG = "Flagged for review: "
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042  (StrEnum would change what str() of a member gives)
     """A submission's status in grades.csv; :func:`row` reads it from the gradebook's encoding above.
 
     - GRADED: scored in full;

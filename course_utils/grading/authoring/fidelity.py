@@ -32,10 +32,10 @@ import copy
 import os
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
 from nbclient import NotebookClient
 
 from ... import nbtools
