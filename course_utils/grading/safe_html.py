@@ -13,7 +13,8 @@ Three pieces, switched on in ``nbgrader_config.py`` for every ``HTMLExporter``
   (which the templates show as an image, where script does not run), LaTeX,
   JSON), with numeric width/height as their only metadata;
   JavaScript, widget views and everything else are replaced by a note, and the
-  notebook's widget state is dropped; markdown attachments keep only images;
+  notebook's widget state is dropped; markdown attachments keep only images (an SVG cleaned
+  by :func:`sanitize_svg`, shown as an ``<img>``), and one that cannot be shown becomes a note;
 - :class:`SafeMarkdown`, the ``markdown2html`` filter: nbconvert's rendering,
   then cleaned by :func:`sanitize` (tags and attributes from an allow-list, no
   ``on*`` attribute, links only to http(s)/mailto/relative, images only from
@@ -57,7 +58,8 @@ MATHML = {"display", "mathvariant", "stretchy", "fence", "separator", "lspace", 
           "accentunder", "linethickness", "columnalign", "rowspacing", "columnspacing", "scriptlevel",
           "displaystyle", "movablelimits", "largeop", "symmetric", "notation", "depth", "encoding"}
 PROTOCOLS = frozenset({"http", "https", "mailto", "data"})
-SAFE_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=\s]*$", re.I)
+SAFE_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*$", re.I)
+"""Images a page may embed; an SVG too, since an <img> runs no script (attachments are cleaned first)."""
 SAFE_OUTPUT = ("text/plain", "image/png", "image/jpeg", "text/html", "image/svg+xml", "text/latex",
                "text/markdown", "application/json")
 IMAGE_KEYS = {"width", "height"}
@@ -143,6 +145,34 @@ def _is_base64(data) -> bool:
     return True
 
 
+def sanitize_svg(data) -> str | None:
+    """An SVG attachment (base64, as Jupyter stores it, or its text) with only allow-listed markup,
+    or None when it is not an SVG. The pages show it as an ``<img>`` data URI, where browsers run
+    no script in any case; cleaning it keeps whatever it holds off the page as well."""
+    if isinstance(data, list):
+        data = "".join(map(str, data))
+    if not isinstance(data, str):
+        return None
+    text = data
+    if _is_base64(data):
+        try:
+            text = base64.b64decode("".join(data.split())).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+    cleaned = sanitize(text).strip()
+    if not cleaned.lower().startswith("<svg"):
+        return None
+    if "xmlns=" not in cleaned.split(">", 1)[0]:  # an image's SVG is XML: no namespace, no picture
+        cleaned = '<svg xmlns="http://www.w3.org/2000/svg"' + cleaned[4:]
+    return cleaned
+
+
+_NOT_SHOWN = base64.b64encode(
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="260" height="24"><text x="4" y="16" '
+    b'font-family="sans-serif" font-size="13">[attachment not shown here]</text></svg>').decode("ascii")
+"""What the page shows for an attachment it cannot show safely."""
+
+
 class SanitizeSubmission(Preprocessor):
     """Keep only outputs, metadata and attachments the HTML page can show without running anything."""
 
@@ -161,10 +191,12 @@ class SanitizeSubmission(Preprocessor):
                 bundle = attachments[name]
                 kept = {mime: data for mime, data in (bundle.items() if isinstance(bundle, dict) else [])
                         if mime in ("image/png", "image/jpeg", "image/gif") and _is_base64(data)}
-                if kept:
-                    attachments[name] = kept
-                else:
-                    del attachments[name]
+                svg = sanitize_svg(bundle.get("image/svg+xml")) if isinstance(bundle, dict) else None
+                if svg is not None:
+                    kept["image/svg+xml"] = base64.b64encode(svg.encode()).decode("ascii")
+                # The markdown still names a dropped attachment, and nbconvert fails the whole page
+                # on a missing one: what cannot be shown becomes a note in its place.
+                attachments[name] = kept or {"image/svg+xml": _NOT_SHOWN}
         if cell.get("cell_type") == "code":
             cell.outputs = [self._output(output) for output in cell.get("outputs", [])]
         return cell, resources
