@@ -108,6 +108,11 @@ class ReferenceTensor:
     def relu(self) -> ReferenceTensor:
         return self._result(max(self.data, 0.0), (self,), "relu", (1.0 if self.data > 0 else 0.0,))
 
+    def sigmoid(self) -> ReferenceTensor:
+        # tanh's identity keeps exp from overflowing at either end
+        value = 0.5 * (1.0 + math.tanh(0.5 * self.data))
+        return self._result(value, (self,), "sigmoid", (value * (1.0 - value),))
+
 
 def engine_with(**methods: Any) -> type:
     """The reference engine with some of its operations replaced (``__mul__=tensor_mul``, ...)."""
@@ -164,6 +169,19 @@ def hinge_loss(scores: list, ys: list) -> ReferenceTensor:
     for score, y in zip(scores, ys):
         total = total + (1.0 - y * score).relu()
     return total * (1.0 / len(ys))
+
+
+def train_step(model: Any, xs: list, ys: list, lr: float) -> float:
+    """One gradient-descent step on the mean hinge loss of ``model``'s first outputs, gradients
+    cleared before the backward pass; the loss before the update, as a float."""
+    loss = hinge_loss([model(x)[0] for x in xs], ys)
+    params = model.parameters()
+    for p in params:
+        p.gradient = 0.0
+    loss.backward()
+    for p in params:
+        p.data -= lr * p.gradient
+    return float(loss.data)
 
 
 # ---------------------------------------------------------------- comparisons with PyTorch
