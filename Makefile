@@ -120,7 +120,7 @@ test: setup  ## run every test: package, release checks, fidelity, round trips, 
 
 # Instructor: grading a class (course_utils/grading/grade.py and feedback.py; README "Grading a class").
 #   make grade [ASSIGNMENT=01_probability] [JOBS=N] [SHARD=i/n] [DB_URL=postgresql://...] [FORCE=1]
-.PHONY: grade feedback collect export similarity
+.PHONY: grade feedback collect export similarity finish-shards
 grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into the gradebook and grades.csv (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, FORCE=1; grades the instructor's solutions first, SKIP_CANARY=1 does not; needs bubblewrap, UNSANDBOXED=1 grades without it, unsafe)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force) $(if $(UNSANDBOXED),--unsandboxed) $(if $(SKIP_CANARY),--skip-canary)
@@ -141,3 +141,7 @@ export: install  ## instructor: grades for an LMS's gradebook import (FORMAT=can
 similarity: install  ## instructor: flag copied answers for review in similarity/<assignment>.html (ASSIGNMENT=, AGAINST=earlier terms' folder); grades are not touched
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.similarity $(ASSIGNMENT) $(if $(AGAINST),--against "$(AGAINST)")
+
+finish-shards: install  ## instructor: after a job array (Slurm, Kubernetes, SHARD=i/n by hand): name unfinished shards, else write grades.csv, feedback and the LMS export (DB_URL=, FORMAT=, ROSTER=, SHARDS=, PARTIAL=1)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(BIN)/python -m course_utils.grading.cluster finish $(if $(SHARDS),--shards $(SHARDS)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORMAT),--format $(FORMAT)) $(if $(ROSTER),--roster "$(ROSTER)") $(if $(PARTIAL),--partial)

@@ -33,13 +33,17 @@ def default_db_url(root: Path) -> str:
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"i/n"`` -> ``(i, n)`` with 1 <= i <= n."""
+    """``"i/n"`` -> ``(i, n)`` with 1 <= i <= n; ``"auto"``: the job array task's (:mod:`.cluster`)."""
     if not text:
         return None
+    if text == "auto":
+        from .cluster import shard_from_engine
+
+        return shard_from_engine()
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard must look like 1/3, not {text!r}") from None
+        raise ValueError(f"--shard must look like 1/3 (or auto, in a job array), not {text!r}") from None
     if not 1 <= i <= n:
         raise ValueError(f"--shard {text}: need 1 <= i <= n")
     return i, n

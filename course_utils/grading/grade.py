@@ -25,8 +25,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import cluster, pool
 from . import gradebook as gbk
-from . import pool
 from .course import (
     AUTOGRADED,
     COURSE_ROOT,
@@ -149,12 +149,21 @@ def grade(
     started = time.monotonic()
 
     lock = None if export_only else _lock(root, shard)
+    record = cluster.started(root, shard) if lock is not None and shard is not None else None
     try:
-        return _grade(settings, chosen, output, started, shard=shard, force=force, progress=progress,
-                      export_only=export_only, students=students)
+        summary = _grade(settings, chosen, output, started, shard=shard, force=force, progress=progress,
+                         export_only=export_only, students=students)
+    except BaseException as exc:
+        if record is not None:
+            cluster.ended(root, record, error=f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         if lock is not None:
             lock.release()
+    if record is not None:
+        cluster.ended(root, record, submissions=len(summary.scope),
+                      error="interrupted" if summary.interrupted else "")
+    return summary
 
 
 def _before_grading(settings: Grading, chosen: list[str], *, progress: bool) -> None:
