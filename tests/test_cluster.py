@@ -248,3 +248,20 @@ def test_a_slurm_array_grades_the_class_as_one_machine_does(slurm, postgres_url,
     assert _rows(course / "grades.csv") == _rows(alone / "grades.csv"), logs
     record_property("slurm", f"2 tasks, {[s['submissions'] for s in states]} submissions each, "
                              f"{array_seconds:.0f} s (one machine: {single_seconds:.0f} s)")
+
+
+def test_a_shard_refuses_a_node_where_bubblewrap_cannot_build_the_sandbox(tmp_path, monkeypatch, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox runs bubblewrap as root; this test runs the grading command as it would")
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    course = syn.make_course(tmp_path / "course", [A], config_lines=f"c.SandboxProvisioner.bwrap = {str(fake)!r}")
+    release, _, name = syn.versions(course, A)
+    syn.submit(course, "s1", A, release, f"{name}.ipynb")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")  # as in a pod
+    monkeypatch.delenv("COURSE_GRADING_UNSANDBOXED", raising=False)
+    assert grade.main(["--root", str(course), "--shard", "1/1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Creating new namespace failed" in err and "CAP_SYS_ADMIN" in err and "grade-job.yaml" in err
+    assert not (course / "autograded").exists()
