@@ -10,12 +10,17 @@ and the Formgrader through them; :mod:`.autograde` drives them for ``make grade`
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import math
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, SaveAutoGrades
@@ -28,6 +33,8 @@ from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR
 from .judge import Judge, run_test_cell
 from .sandbox import configured_kernel_manager, sandbox_of
+from .sandbox.provisioner import Usage, tree_usage
+from .settings import Grading
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError")  # the second: a judged test cell that ran out of time
 FINDINGS = "course_findings"
@@ -78,6 +85,59 @@ class CellStuck(RuntimeError):
     def __init__(self, where: str):
         super().__init__(where)
         self.where = where
+
+
+TICK_SECONDS = 0.25
+"""How often a running cell's clock is read."""
+GRACE_SECONDS = 5.0
+"""What a cell interrupted at its time limit may still use, on the same clock, before it counts as
+not stopping (answering an interrupt takes a well-behaved kernel a fraction of a second)."""
+STOPPED = "CellTimeoutError"
+"""The error name of the output that marks a cell stopped at its time limit (nbgrader's own)."""
+
+
+class CellClock:
+    """The time one cell has used of its limit, measured on its kernel's process tree so that a
+    busy machine does not change it.
+
+    Each reading adds the CPU seconds the tree used since the last one; or, when more, the time
+    that passed minus the longest any of its threads waited for a CPU (``schedstat``): what a tree
+    that sleeps or is blocked on something else than the CPU uses. On an idle machine both are the
+    wall clock of a single-threaded cell; on a busy one the waiting for a CPU is left out. With
+    ``cpu_only`` (a cell whose kernel waits for the grader, e.g. a judged test cell) only CPU
+    seconds count.
+    """
+
+    def __init__(self, sample: Callable[[], Usage | None], cpu_only: bool = False):
+        self._sample = sample
+        self.cpu_only = cpu_only
+        self._last = (time.monotonic(), sample())
+        self.used = 0.0
+
+    def read(self) -> float:
+        """Seconds used so far."""
+        now, usage = time.monotonic(), self._sample()
+        then, before = self._last
+        if usage is None or before is None:
+            return self.used
+        self._last = (now, usage)
+        step = max(0.0, usage.cpu - before.cpu)
+        if not self.cpu_only and usage.waits is not None and before.waits is not None:
+            waited = max([0, *(ns - before.waits.get(tid, 0) for tid, ns in usage.waits.items())]) / 1e9
+            step = max(step, now - then - waited)
+        self.used += step
+        return self.used
+
+
+@dataclass
+class CellWatch:
+    """The watch over one running cell: interrupted at its limit, killed if that does not stop it."""
+
+    clock: CellClock
+    limit: float
+    task: asyncio.Task | None = None
+    interrupted_at: float | None = None
+    stuck: bool = False
 
 
 MAX_NOTEBOOK_OUTPUT_BYTES = 16_000_000
@@ -197,8 +257,19 @@ class TrackedExecute(CourseExecute):
                            ).tag(config=True)
     max_output_bytes = Integer(1_000_000, help="Output kept per cell (bytes); what a cell prints "
                                                "beyond it is dropped while it runs").tag(config=True)
+    iopub_timeout = Integer(
+        30, help="Seconds to wait for a cell's last output once the kernel has answered (nbclient's 4 s "
+                 "is too short for a kernel on a busy machine)").tag(config=True)
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        # ``timeout`` is the cell's time limit on its CellClock (CPU seconds, not wall clock): nbclient
+        # gets only the far larger wall-clock backstop, against a kernel stuck beyond measure.
+        self.timeout_func = self.wall_backstop
+        self._watch: CellWatch | None = None
+        self._last_watch: CellWatch | None = None
+        self._judging = False
+        self._wall_factor: float | None = None
         # nbgrader passes AsyncKernelManager as a keyword, which beats the config: apply
         # c.TrackedExecute.kernel_manager_class (the grading sandbox) here.
         manager = configured_kernel_manager(self)
@@ -211,7 +282,73 @@ class TrackedExecute(CourseExecute):
         self._judge: Judge | None = None
         self._findings = Findings()
 
+    def wall_backstop(self, cell=None) -> int | None:
+        """Wall-clock seconds a cell may take, whatever its clock says (``c.Grading.wall_factor``
+        times its time limit)."""
+        if not self.timeout or self.timeout < 0:
+            return None
+        if self._wall_factor is None:
+            self._wall_factor = Grading(config=self.config).wall_factor
+        factor = self._wall_factor
+        return math.ceil(max(factor * self.timeout, self.timeout + 2 * GRACE_SECONDS))
+
+    # nbclient's hooks: each code cell runs under a CellWatch.
+
+    def on_cell_execute(self, cell, cell_index) -> None:
+        self._stop_watch()
+        sample = self._usage_sampler()
+        if not self.timeout or self.timeout < 0 or sample is None:
+            return
+        watch = CellWatch(CellClock(sample, cpu_only=self._judging), float(self.timeout))
+        watch.task = asyncio.get_running_loop().create_task(self._watch_cell(watch))
+        self._watch = watch
+
+    def on_cell_executed(self, **kwargs) -> None:
+        super().on_cell_executed(**kwargs)
+        watch = self._stop_watch()
+        if watch is not None and watch.interrupted_at is not None:
+            kind = "CPU seconds" if watch.clock.cpu_only else "seconds of CPU or waiting"
+            message = (f"the cell used up its time limit ({watch.limit:g} {kind} of its kernel's "
+                       "processes) and was stopped")
+            kwargs["cell"].outputs.append(nbformat.v4.new_output(
+                "error", ename=STOPPED, evalue=message, traceback=[f"{STOPPED}: {message}"]))
+
+    def _usage_sampler(self) -> Callable[[], Usage | None] | None:
+        box = sandbox_of(self.km)
+        if box is not None:
+            return box.usage
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        return (lambda: tree_usage(pid)) if pid else None
+
+    async def _watch_cell(self, watch: CellWatch) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            used = watch.clock.read()
+            if watch.interrupted_at is None:
+                if used >= watch.limit:
+                    watch.interrupted_at = used
+                    self.log.warning("the cell used up its time limit (%g s); interrupting the kernel", watch.limit)
+                    await ensure_async(self.km.interrupt_kernel())
+            elif used - watch.interrupted_at >= GRACE_SECONDS:
+                watch.stuck = True
+                self.log.warning("the cell did not stop when interrupted; killing the kernel")
+                box = sandbox_of(self.km)
+                if box is not None:
+                    box.stop_sandbox("the cell did not stop when interrupted at its time limit")
+                else:
+                    await ensure_async(self.km.signal_kernel(signal.SIGKILL))
+                return
+
+    def _stop_watch(self) -> CellWatch | None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            if watch.task is not None:
+                watch.task.cancel()
+            self._last_watch = watch
+        return watch
+
     def preprocess(self, nb, resources=None, km=None):
+        self._watch = self._last_watch = None
         self._monitor = None
         self._output_bytes = {}
         self._plan = None
@@ -260,10 +397,16 @@ class TrackedExecute(CourseExecute):
         """The test cell run by the judge while the kernel answers its requests."""
         if self._judge is None:
             box = sandbox_of(self.km)
+            # One request may take as long as the cell's wall-clock backstop: the cell's own clock
+            # (the kernel's CPU seconds) ends it first, by interrupting the kernel.
             self._judge = Judge.for_release(self._release, folder=box.sandbox_path if box else None,
-                                            timeout=(self.timeout or 60) + 30)
-        return run_test_cell(self, self._judge, cell, index,
-                             execute=lambda c, i: Execute.preprocess_cell(self, c, resources, i))
+                                            timeout=(self.wall_backstop() or 60) + 30)
+        self._judging = True
+        try:
+            return run_test_cell(self, self._judge, cell, index,
+                                 execute=lambda c, i: Execute.preprocess_cell(self, c, resources, i))
+        finally:
+            self._judging = False
 
     def output(self, outs, msg, display_id, cell_index):
         """nbclient's output handler, within the cell's and the notebook's output budget
@@ -297,6 +440,7 @@ class TrackedExecute(CourseExecute):
             except integrity.ProbeFailed as exc:
                 self.log.warning("integrity check not possible: %s", exc)
                 self._plan = self._monitor = None
+        self._last_watch = None
         try:
             if self.judge and is_test_cell(cell):
                 cell = self._judged(cell, resources, index)
@@ -323,12 +467,17 @@ class TrackedExecute(CourseExecute):
                    for o in cell.get("outputs", [])):
                 self._findings.stopped.append(describe_cell(self.nb, index))
         except DeadKernelError:
+            watch = self._stop_watch() or self._last_watch
+            if watch is not None and watch.stuck:
+                raise CellStuck(describe_cell(self.nb, index)) from None
             box = sandbox_of(self.km)
             why = box.exit_reason() if box else None
             raise KernelDied(describe_cell(self.nb, index), why) from None
         except CellTimeoutError:
-            # The cell ran past Execute.timeout and did not stop when interrupted.
+            # The cell ran past its wall-clock backstop and did not stop when interrupted.
             raise CellStuck(describe_cell(self.nb, index)) from None
+        finally:
+            self._stop_watch()
         return cell, resources
 
 

@@ -147,7 +147,9 @@ def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
         failed: Callable[[Task, str, float], None]) -> bool:
     """Grade ``todo`` on ``jobs`` workers; ``finished(task, result, seconds)`` or ``failed(task,
     reason, seconds)`` is called once per task, in the calling thread. A task whose grader raised
-    is tried once more before it fails. Returns False when interrupted (Ctrl-C)."""
+    is tried once more before it fails; one still running after ``time_limit`` wall-clock seconds
+    (a backstop: the sandbox and the cells' clocks count CPU seconds) fails, its worker killed.
+    Returns False when interrupted (Ctrl-C)."""
     from pebble import ProcessExpired, ProcessPool
 
     # fork starts a worker at once (nbgrader is imported already); spawn where there is no fork.
@@ -170,8 +172,11 @@ def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
                 try:
                     result = future.result()
                 except TimeoutError:
-                    failed(task, f"over the time limit: grading took more than {time_limit:g} s (an "
-                                 "endless loop that ignores interruption, or far too slow code)", time_limit)
+                    # The limits that grade count CPU seconds (per cell, per notebook); this one is
+                    # the wall-clock backstop, for a kernel stuck beyond what those see.
+                    failed(task, f"over the time limit: grading took more than {time_limit:g} s of wall "
+                                 "clock (the backstop per submission: a kernel stuck without using CPU, "
+                                 "or a grading machine far too busy)", time_limit)
                 except ProcessExpired as exc:
                     _remove_boxes(setup.runtime, exc.pid)
                     failed(task, "the grading process died (out of memory?)", time.monotonic() - queued)

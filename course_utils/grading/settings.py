@@ -19,9 +19,17 @@ class Grading(Configurable):
     """How ``make grade`` grades (``c.Grading.<name>`` in nbgrader_config.py; the options override it)."""
 
     jobs = Integer(0, help="Parallel workers; 0 means one per core.").tag(config=True)
-    time_limit = Float(600.0, help="Seconds per submission before it fails (an endless loop that "
-                                   "ignores interruption).").tag(config=True)
-    cell_timeout = Integer(0, help="Seconds per cell; 0 means nbgrader's c.Execute.timeout.").tag(config=True)
+    time_limit = Float(3600.0, help="Wall-clock backstop per submission (s): past it the submission "
+                                    "fails, its kernels killed. Far above what its notebooks may use "
+                                    "(c.SandboxProvisioner.cpu_seconds each), since a busy machine "
+                                    "stretches CPU seconds into more wall clock.").tag(config=True)
+    cell_timeout = Integer(0, help="Time limit per cell (s; 0 means nbgrader's c.Execute.timeout), counted "
+                                   "on the kernel's processes: their CPU seconds, or the time passing "
+                                   "while they wait on something else than a CPU, never the time a busy "
+                                   "machine makes them wait for one. Past it the cell is interrupted "
+                                   "and scores 0.").tag(config=True)
+    wall_factor = Float(10.0, help="Wall-clock backstop per cell, as a multiple of cell_timeout: against "
+                                   "a kernel stuck beyond what its clock sees.").tag(config=True)
     db_url = Unicode("", help="Gradebook URL; empty means sqlite:///<course>/gradebook.db. A "
                               "PostgreSQL URL lets several machines share one.").tag(config=True)
     unsandboxed = Bool(False, help="Grade where bubblewrap is missing: students' code then runs "

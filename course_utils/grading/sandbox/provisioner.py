@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +68,74 @@ def _running(process) -> bool:
         return False
 
 
+WATCH_SECONDS = 0.5
+"""How often the per-notebook limits are checked."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a kernel's process tree has used: the measure of its time limits, which a busy machine
+    does not change (wall-clock time it does)."""
+
+    cpu: float
+    """CPU seconds of every process in the tree, and of the children they reaped."""
+    waits: dict[int, int] | None
+    """Thread id -> nanoseconds it spent runnable but waiting for a CPU (``/proc/*/schedstat``);
+    None where the kernel does not report it."""
+
+
+def tree_usage(pid: int) -> Usage | None:
+    """The :class:`Usage` of process ``pid`` and its descendants; None when it is gone."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        # psutil lists a parent before its children: a child reaped while the tree is read is then
+        # missed by this one reading (its parent was read before), never counted twice.
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    cpu, waits = 0.0, {}
+    for process in tree:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        cpu += times.user + times.system + times.children_user + times.children_system
+        if waits is not None:
+            waits = _add_waits(process.pid, waits)
+    return Usage(cpu, waits)
+
+
+def _add_waits(pid: int, waits: dict[int, int]) -> dict[int, int] | None:
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return waits
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                waits[int(tid)] = int(f.read().split()[1])
+        except FileNotFoundError:
+            if not os.path.exists("/proc/self/schedstat"):
+                return None  # a kernel without schedstats
+        except (OSError, ValueError, IndexError):
+            continue
+    return waits
+
+
 class SandboxProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner, its kernel started under bwrap with the limits below."""
 
     memory_mb = Integer(4096, config=True, help="Address-space limit of each process in the sandbox (MB).")
-    cpu_seconds = Integer(300, config=True, help="CPU-time limit of the kernel process (s); SIGXCPU after it.")
+    cpu_seconds = Integer(
+        300, config=True,
+        help="CPU seconds per notebook: the kernel and every process it starts, together (reaped ones "
+             "included); the sandbox is killed past it. Each process also has it as RLIMIT_CPU.")
     wall_seconds = Integer(
-        600, config=True,
-        help="Wall-clock limit per kernel, i.e. per notebook (s); the sandbox is killed after it.")
+        3000, config=True,
+        help="Wall-clock backstop per notebook (s), against a kernel stuck without using CPU; far "
+             "larger than cpu_seconds, since a busy machine stretches CPU seconds into more wall clock.")
     max_processes = Integer(
         256, config=True,
         help="Processes and threads the sandbox's user may have at once (RLIMIT_NPROC).")
@@ -116,7 +177,7 @@ class SandboxProvisioner(LocalProvisioner):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self._timer: threading.Timer | None = None
+        self._watch_stop: threading.Event | None = None
         self._why: str | None = None
         self.sandboxed = False
         self.sandbox_uid: int | None = None
@@ -172,10 +233,9 @@ class SandboxProvisioner(LocalProvisioner):
         except BaseException:
             shutil.rmtree(self.sandbox_path, ignore_errors=True)
             raise
-        if self.wall_seconds:
-            self._timer = threading.Timer(self.wall_seconds, self._wall_clock_expired)
-            self._timer.daemon = True
-            self._timer.start()
+        self._watch_stop = threading.Event()
+        threading.Thread(target=self._watch_limits, args=(self._watch_stop, self.process),
+                         name="sandbox-limits", daemon=True).start()
         return info
 
     def _wrap(self, bwrap: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -323,21 +383,44 @@ class SandboxProvisioner(LocalProvisioner):
         await super().kill(restart=restart)
 
     async def cleanup(self, restart: bool = False) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+            self._watch_stop = None
         await super().cleanup(restart=restart)
         if self.sandbox_path and not restart:
             shutil.rmtree(self.sandbox_path, ignore_errors=True)
 
-    def _wall_clock_expired(self) -> None:
-        self._timer = None
+    def usage(self) -> Usage | None:
+        """What the kernel's process tree has used so far (None once it has ended)."""
         process = self.process
         if process is None or process.poll() is not None:
-            return  # already over (and its pid may belong to someone else by now)
-        self._why = (f"the sandbox's wall-clock limit ({self.wall_seconds} s per notebook) "
-                     "was reached and the kernel was killed")
-        self.log.warning("sandbox: %s", self._why)
+            return None
+        return tree_usage(process.pid)
+
+    def _watch_limits(self, stop: threading.Event, process) -> None:
+        """The per-notebook limits, checked twice a second until clean-up: the CPU seconds of the
+        whole process tree (RLIMIT_CPU bounds each process alone) and the wall-clock backstop."""
+        started = time.monotonic()
+        while not stop.wait(WATCH_SECONDS):
+            if process.poll() is not None:
+                return  # over (and its pid may belong to someone else by now)
+            if self.wall_seconds and time.monotonic() - started >= self.wall_seconds:
+                self.stop_sandbox(f"the sandbox's wall-clock limit ({self.wall_seconds} s per notebook) "
+                          "was reached and the kernel was killed")
+                return
+            used = tree_usage(process.pid)
+            if self.cpu_seconds and used is not None and used.cpu >= self.cpu_seconds:
+                self.stop_sandbox(f"the kernel and the processes it started used up the sandbox's CPU-time limit "
+                          f"({self.cpu_seconds} s) per notebook and were stopped")
+                return
+
+    def stop_sandbox(self, why: str) -> None:
+        """Kill the whole sandbox now, ``why`` becoming the kernel's :meth:`exit_reason`."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        self._why = why
+        self.log.warning("sandbox: %s", why)
         try:
             os.killpg(process.pid, signal.SIGKILL)  # bwrap leads its process group
         except OSError:
