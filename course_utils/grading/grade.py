@@ -399,10 +399,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", action="append", default=None,
                         help="only this student (repeat for more), e.g. with --force to regrade one")
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="seconds per submission before it fails (default: c.Grading.time_limit, "
+                        help="wall-clock backstop per submission, s (default: c.Grading.time_limit, "
                              f"{Grading.time_limit.default_value:g})")
     parser.add_argument("--cell-timeout", type=int, default=None,
-                        help="seconds per cell (default: c.Execute.timeout of nbgrader_config.py)")
+                        help="time limit per cell, in CPU seconds of its kernel's processes "
+                             "(default: c.Execute.timeout of nbgrader_config.py)")
     parser.add_argument("--output", type=Path, default=None, help="CSV to write (default: <root>/grades.csv)")
     parser.add_argument("--export-only", action="store_true", help="grade nothing; write grades.csv")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
