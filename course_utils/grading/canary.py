@@ -24,6 +24,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from nbconvert.preprocessors import Preprocessor
+
 from .. import nbtools
 from . import gradebook as gbk
 from .course import COURSE_ROOT, source_notebooks
@@ -231,3 +233,111 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---- nbgrader's own autograde (`nbgrader autograde`, the Formgrader's Autograde button) ----
+#
+# nbgrader_config.py puts these preprocessors around the course's TrackedExecute, so that those
+# paths check the machine and tell the grader's faults from the student's as `make grade` does:
+# Preflight first, AttributeFaults after the notebook ran and before nbgrader saves a score,
+# RefreshGrades last. A fault stops nbgrader before SaveAutoGrades: the scores of the grading
+# before stay in the gradebook, the submission is recorded as failed with the reason
+# ("grading environment: ..."), and nbgrader reports an error (exit status 1 on the command
+# line, an error in the Formgrader) instead of a success.
+
+class GraderFault(RuntimeError):
+    """The grading machine, not the submission, kept this notebook from being graded."""
+
+
+class _CourseStep(Preprocessor):
+    """A preprocessor of nbgrader's autograde that knows the course folder and the submission."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.enabled = True
+
+    def _where(self, resources) -> tuple[Path, str, str, str, str, str]:
+        """(course folder, course id, db_url, assignment, student, notebook) of this conversion."""
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(config=self.config)
+        info = resources["nbgrader"]
+        return (Path(coursedir.root), coursedir.course_id, info["db_url"], info["assignment"],
+                info["student"], info["notebook"])
+
+    def _refresh(self, resources) -> None:
+        root, course_id, db_url, assignment, _, _ = self._where(resources)
+        if not gbk.refresh_csv(root / "grades.csv", db_url, course_id, assignment):
+            self.log.warning("%s is not the course's grades.csv (nbgrader export's?): not updated; "
+                             "`make grade ASSIGNMENT=%s` (it grades nothing twice) writes it",
+                             root / "grades.csv", assignment)
+
+    def _fault(self, resources, reason: str) -> None:
+        """Record the grader's fault for this submission, keeping its scores, and stop nbgrader."""
+        from nbgrader.api import Gradebook
+
+        _, course_id, db_url, assignment, student, notebook = self._where(resources)
+        detail = gbk.ENVIRONMENT_FAULT + reason
+        with Gradebook(db_url, course_id) as gb:
+            gbk.record_failure(gb, assignment, student, detail + KEPT, notebook=notebook, keep_scores=True)
+        self._refresh(resources)
+        message = (f"{student}/{assignment} was not graded, through a fault of the grading machine: {detail}. "
+                   "No score was changed (the gradebook keeps those of its last grading); fix the machine "
+                   "and autograde it again")
+        self.log.error(message)
+        raise GraderFault(message)
+
+
+KEPT = "; no score changed: the gradebook keeps those of the last grading until it is graded again"
+"""Appended to the reason of a fault found by nbgrader's own autograde, which keeps the scores."""
+
+
+class Preflight(_CourseStep):
+    """The grading command's preflight (:func:`preflight`, the names read as the sandbox's user
+    included) before each notebook runs."""
+
+    def preprocess(self, nb, resources):
+        root, *_, assignment, _, _ = self._where(resources)
+        problems = preflight(root, [assignment])
+        if problems:
+            self._fault(resources, "; ".join(problems))
+        return nb, resources
+
+
+class AttributeFaults(_CourseStep):
+    """The grading command's fault attribution (:func:`.faults.environment_fault`) on the notebook
+    nbgrader has just run, before it saves any score."""
+
+    def preprocess(self, nb, resources):
+        from .faults import environment_fault
+
+        root, *_, assignment, _, notebook = self._where(resources)
+        release = _student_version(root, assignment, notebook)
+        if release is None:
+            self.log.warning("no student version of %s/%s.ipynb to tell the grader's faults from the "
+                             "student's (make release)", assignment, notebook)
+            return nb, resources
+        fault = environment_fault(nb, release)
+        if fault:
+            self._fault(resources, f"{notebook}.ipynb {fault}")
+        return nb, resources
+
+
+class RefreshGrades(_CourseStep):
+    """grades.csv follows the gradebook after nbgrader's own autograde (:func:`.gradebook.refresh_csv`)."""
+
+    def preprocess(self, nb, resources):
+        self._refresh(resources)
+        return nb, resources
+
+
+def _student_version(root: Path, assignment: str, notebook: str):
+    """The released student version of a notebook (its lecture cells are what the student did not
+    change), else the instructor's source (the same lecture cells)."""
+    from .course import RELEASE_DIR, SOURCE_DIR
+
+    for folder in (RELEASE_DIR, SOURCE_DIR):
+        path = Path(root) / folder / assignment / f"{notebook}.ipynb"
+        if path.is_file():
+            return nbtools.read(path)
+    return None

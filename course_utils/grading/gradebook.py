@@ -27,7 +27,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -39,7 +39,7 @@ NOTE = "Grading note: "
 FLAG = "Flagged for review: "
 
 
-class Status(str, Enum):  # noqa: UP042  (StrEnum would change what str() of a member gives)
+class Status(StrEnum):  # noqa: UP042  (StrEnum would change what str() of a member gives)
     """A submission's status in grades.csv; :func:`row` reads it from the gradebook's encoding above.
 
     - GRADED: scored in full;
@@ -152,13 +152,18 @@ def our_lines(text: str | None) -> list[str]:
 
 def record_failure(gb: Gradebook, assignment: str, student: str, reason: str, *,
                    notebook: str | None = None, order: list[str] | None = None,
-                   timestamp: str | None = None) -> None:
-    """Mark a submission failed with ``reason`` (see the module docstring)."""
+                   timestamp: str | None = None, keep_scores: bool = False) -> None:
+    """Mark a submission failed with ``reason`` (see the module docstring).
+
+    ``keep_scores``: the scores of an earlier grading stay as they are (nbgrader's own autograde
+    stopped by a fault of the grader's before it saved any); the submission reads as failed
+    until it is graded again.
+    """
     sub = submission(gb, assignment, student, timestamp)
     notebooks = sorted(sub.notebooks, key=lambda n: n.name)
     target = next((n for n in notebooks if n.name == notebook), notebooks[0] if notebooks else None)
     for nb in notebooks:
-        for grade in nb.grades:
+        for grade in [] if keep_scores else nb.grades:
             grade.auto_score = None
             grade.needs_manual_grade = True
         for comment in nb.comments:
@@ -300,6 +305,22 @@ def write_csv(rows: list[Row], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(buffer.getvalue())
     os.replace(tmp, path)
+
+
+def refresh_csv(path: Path, db_url: str, course_id: str, assignment: str) -> bool:
+    """Bring grades.csv up to date with the gradebook after ``assignment`` was graded outside the
+    grading command (nbgrader's autograde, the Formgrader): its assignments and this one, from the
+    gradebook. A file that is not the course's grades.csv (``nbgrader export`` writes one of that
+    name) is left alone: returns False."""
+    path = Path(path)
+    chosen = {assignment}
+    if path.exists():
+        with path.open(newline="") as fh:
+            if tuple(next(csv.reader(fh), [])) != COLUMNS:
+                return False
+        chosen |= {r["assignment"] for r in read_csv(path)}
+    write_csv(export(db_url, course_id, assignments=sorted(chosen)), path)
+    return True
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
