@@ -117,3 +117,86 @@ def test_a_flagged_test_cell_scores_zero_in_nbgrader():
     cell.outputs.insert(0, integrity.error_output(["numpy.allclose was replaced"]))
     assert utils.determine_grade(cell) == (0, 1)
     assert cell.outputs[0].evalue == "numpy.allclose was replaced" + integrity.SCORED_ZERO
+
+
+# --------------------------------------------------------------------------- issue 28: the trust boundary
+
+@pytest.mark.parametrize(("code", "finding"), [
+    ("from course_utils.grading.references import ReferenceTensor", "imports the grader's own code"),
+    ("import course_utils.grading.judge.kernel as k", "imports the grader's own code"),
+    ("from course_utils import grading", "imports the grader's own code"),
+    ("def keep(f):\n    return f.__code__", "reads a function's code (__code__)"),
+    ("def keep(f):\n    return f.__globals__['topological_order']", "reads a function's globals"),
+])
+def test_scan_finds_the_grader_imported_and_lent_code_dug_out(code, finding):
+    assert any(finding in what for what in _scan(code)), _scan(code)
+
+
+def test_scan_reads_a_cell_whose_nbgrader_metadata_is_not_a_mapping():
+    nb = nbformat.from_dict(RELEASE)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("import ctypes"))
+    nb.cells[2].metadata["nbgrader"] = "not a mapping"
+    found = integrity.scan(nb, integrity.Plan.from_release(RELEASE))
+    assert [(index, what) for index, _, what in found] == [(2, "imports ctypes")]
+
+
+def _graded_ids(nb) -> list[str]:
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells
+            if isinstance(c.metadata.get("nbgrader"), dict) and "grade_id" in c.metadata.nbgrader]
+
+
+def test_repair_puts_graded_cells_back_in_release_order():
+    from course_utils.grading.repair import repair
+
+    release_ids = _graded_ids(RELEASE)
+    nb = nbformat.from_dict(RELEASE)
+    tests = [i for i, c in enumerate(nb.cells) if utils.is_grade(c) and not utils.is_solution(c)]
+    first = nb.cells.pop(tests[0])  # an exercise's test moved to the very end, after every later test
+    nb.cells.append(first)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("x = 'my own cell'"))
+    assert _graded_ids(nb) != release_ids
+    fixed = repair(nb, RELEASE, "probability.ipynb")
+    assert _graded_ids(fixed.nb) == release_ids
+    assert fixed.nb.cells[1].source == "x = 'my own cell'"  # the student's own cells stay where they were
+    assert any("out of order" in note and first.metadata.nbgrader["grade_id"] in note for note in fixed.notes)
+    assert not any("out of order" in note for note in repair(RELEASE, RELEASE, "probability.ipynb").notes)
+
+
+def test_a_cell_whose_nbgrader_metadata_is_not_a_mapping_fails_with_its_reason():
+    from course_utils.grading.repair import Unrepairable, repair
+
+    nb = nbformat.from_dict(RELEASE)
+    nb.cells[3].metadata["nbgrader"] = ["grade", True]
+    with pytest.raises(Unrepairable, match="metadata damaged beyond repair: probability.ipynb cell 4 .* a list"):
+        repair(nb, RELEASE, "probability.ipynb")
+
+
+def _error(ename: str, *traceback: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue="no such file", traceback=list(traceback))
+
+
+def test_only_the_environment_raising_outside_student_code_is_the_graders_fault():
+    from course_utils.grading.faults import environment_fault
+
+    release = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from course_utils.data import load_names\nnames = load_names()"),
+        nbformat.v4.new_code_cell("def answer():\n    raise NotImplementedError"),
+        nbformat.v4.new_code_cell("print(answer())"),
+        _cell("check_close(answer(), 1)", test=True),
+    ])
+    release.cells[1].metadata.nbgrader = {"solution": True, "grade": False, "grade_id": "answer", "locked": False}
+
+    def graded(at: int, *traceback: str, answered: bool = True):
+        nb = nbformat.from_dict(release)
+        if answered:
+            nb.cells[1].source = "def answer():\n    return open('mine.json').read()"
+        for count, cell in enumerate(nb.cells, 1):
+            cell.execution_count = count
+        nb.cells[at].outputs = [_error("FileNotFoundError", *traceback)]
+        return environment_fault(nb, release)
+
+    assert "cell 1 failed with FileNotFoundError" in graded(0)  # before any student code: the grader's
+    assert "cell 4 failed" in graded(3, "Cell In[4], line 1")  # the judge's own side of a test
+    assert graded(2) is None  # an unchanged cell, after the student's code ran: the student's
+    assert graded(3, "Cell In[4], line 1", "Cell In[2], line 2, in answer()") is None  # through their cell
+    assert "cell 3 failed" in graded(2, answered=False)  # no student code ran before it

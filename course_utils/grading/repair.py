@@ -138,9 +138,11 @@ def _describe(index: int, cell: NotebookNode) -> str:
 def repair(nb: NotebookNode, release: NotebookNode, name: str) -> Repaired:
     """Give every nbgrader cell of ``nb`` its release metadata back (see the module docstring)."""
     fix = _Repair(copy.deepcopy(nb), release, name)
+    fix.malformed()
     fix.kernelspec()
     fix.match_known()
     fix.match_unknown()
+    fix.release_order()
     fix.restore_metadata()
     fix.put_back_answers()
     return Repaired(fix.nb, fix.notes)
@@ -160,6 +162,40 @@ class _Repair:
 
     def note(self, text: str) -> None:
         self.notes.append(f"{self.name}: {text}")
+
+    def malformed(self) -> None:
+        """A cell whose nbgrader metadata is not a mapping fails the submission, saying which.
+
+        nbgrader and the grader read that metadata as a mapping; it is the student's own
+        notebook that is damaged (JupyterLab never writes anything else), not the grader.
+        """
+        for index, cell in enumerate(self.nb.cells):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if not isinstance(meta, dict):
+                raise Unrepairable(
+                    f"metadata damaged beyond repair: {self.name} {_describe(index, cell)} has nbgrader "
+                    f"metadata that is a {type(meta).__name__}, not a mapping; ask the student to copy "
+                    "their answers into a fresh copy of the assignment")
+
+    def release_order(self) -> None:
+        """Graded cells back in the release's order, in the places graded cells hold.
+
+        A test cell moved below a later exercise's test would run after that test lent the
+        course's reference code to the notebook (checks.stand_in); only the graded cells move,
+        each into the next place a graded cell held, and the cells the student added stay put.
+        """
+        places = sorted(self.matched)
+        ordered = sorted(places, key=lambda index: self.order[self.matched[index]])
+        if ordered == places:
+            return
+        cells = [self.nb.cells[index] for index in ordered]
+        moved = [self.matched[want] for index, want in zip(places, ordered) if index != want]
+        for index, cell in zip(places, cells):
+            self.nb.cells[index] = cell
+        self.matched = {index: self.matched[old] for index, old in zip(places, ordered)}
+        shown = ", ".join(repr(gid) for gid in moved[:4]) + (f" and {len(moved) - 4} more" if len(moved) > 4 else "")
+        self.note(f"graded cells were out of order ({shown}) and were put back in the order of the "
+                  "student version")
 
     def kernelspec(self) -> None:
         if "kernelspec" not in self.nb.metadata and "kernelspec" in self.release.metadata:

@@ -66,9 +66,16 @@ SUSPICIOUS_NAMES = {
     "f_globals": "reads a frame's globals (f_globals)",
     "f_builtins": "reads a frame's builtins (f_builtins)",
     "f_back": "walks up the call stack (f_back)",
+    # What a notebook would need to keep a reference piece a test lent it beyond that test
+    # (the kernel takes the lent functions and classes back, not code copied out of them).
+    "__code__": "reads a function's code (__code__)",
+    "__globals__": "reads a function's globals (__globals__)",
+    "__closure__": "reads a function's closure (__closure__)",
 }
 SUSPICIOUS_MODULES = {"builtins": "imports builtins", "ctypes": "imports ctypes",
                       "importlib": "imports importlib"}
+GRADER_PACKAGE = "course_utils.grading"
+"""The grader's own code: never needed by a notebook, and not in the sandbox but the judge's kernel side."""
 SUSPICIOUS_CALLS = {"exec": "runs code from a string (exec)", "eval": "runs code from a string (eval)",
                     "compile": "compiles code from a string", "__import__": "imports by name (__import__)"}
 
@@ -302,7 +309,9 @@ def scan(nb: nbformat.NotebookNode, plan: Plan) -> list[tuple[int, int, str]]:
     from ..repair import TooComplex
     findings: list[tuple[int, int, str]] = []
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or (utils.is_locked(cell) and not utils.is_solution(cell)):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if cell.cell_type != "code" or (isinstance(meta, dict) and utils.is_locked(cell)
+                                        and not utils.is_solution(cell)):
             continue
         try:
             tree = parse(cell.source)
@@ -357,10 +366,14 @@ class _Suspicions:
 
     def imports(self, node: ast.Import | ast.ImportFrom) -> None:
         modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules += [f"{node.module}.{a.name}" for a in node.names]
         for module in modules:
             what = SUSPICIOUS_MODULES.get(module.split(".")[0])
             if what:
                 self.report(node, what)
+            if module == GRADER_PACKAGE or module.startswith(GRADER_PACKAGE + "."):
+                self.report(node, f"imports the grader's own code ({GRADER_PACKAGE})")
 
     def assigns(self, node: ast.stmt) -> None:
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
