@@ -287,6 +287,44 @@ print("SPAWNED")""",
 
 
 @needs_bwrap
+def test_the_kernel_sees_no_notebook_and_only_the_judges_side_of_the_grader(course):
+    """Issue 28: the working folder is nbgrader's autograded folder, where the notebook being graded
+    is written with its hidden tests; the grader's package holds the instructor's reference code."""
+    cwd = course["cwd"]
+    (cwd / "probability.ipynb").write_text("BEGIN HIDDEN TESTS: SECRET-TESTS")
+    (cwd / "sub" / "other.ipynb").write_text("SECRET-OTHER-NOTEBOOK")
+    (cwd / ".ipynb_checkpoints").mkdir()
+    (cwd / ".ipynb_checkpoints" / "data-checkpoint.txt").write_text("SECRET-CHECKPOINT")
+    nb = notebook(
+        """import os, course_utils
+found = []
+for root in (".", "/.submission"):
+    for folder, _dirs, files in os.walk(root):
+        found += [os.path.join(folder, f) for f in files]
+print("FOUND", sorted(found))
+grading = os.path.join(os.path.dirname(course_utils.__file__), "grading")
+print("GRADING", sorted(os.path.relpath(os.path.join(f, n), grading)
+                        for f, _d, names in os.walk(grading) for n in names if n.endswith(".py")))""",
+        """try:
+    import course_utils.grading.references
+    print("REFERENCES IMPORTED")
+except ImportError as exc:
+    print("NO REFERENCES", type(exc).__name__)
+from course_utils.grading.judge import kernel
+from course_utils.checks import check_close
+print("JUDGE", kernel.serve.__name__)""",
+    )
+    run(nb, cwd)
+    out = [text(c) for c in nb.cells]
+    assert "SECRET" not in "".join(out), out
+    assert ("FOUND ['./data.txt', './link-to-gradebook', './sub/more.txt', '/.submission/data.txt', "
+            "'/.submission/link-to-gradebook', '/.submission/sub/more.txt']" in out[0]), out[0]
+    assert ("GRADING ['__init__.py', 'judge/__init__.py', 'judge/kernel.py', 'judge/wire.py', "
+            "'sandbox/boot.py']" in out[0]), out[0]
+    assert "NO REFERENCES ModuleNotFoundError" in out[1] and "JUDGE serve" in out[1], out[1]
+
+
+@needs_bwrap
 def test_memory_bomb_and_fork_bomb_are_contained(course):
     nb = notebook(
         """try:

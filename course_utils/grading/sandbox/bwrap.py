@@ -68,51 +68,39 @@ def check_bwrap(name: str = "bwrap") -> str:
     if done.returncode != 0:
         raise SandboxUnavailable(
             f"bubblewrap ({path}) cannot create a sandbox here: {done.stderr.strip() or done.returncode}. "
-            f"{namespace_fix()} {OPT_OUT_HINT}.")
+            "It needs root or unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1); "
+            f"inside a container, run it with --privileged. {OPT_OUT_HINT}.")
     return path
-
-
-def namespace_fix() -> str:
-    """What lets bubblewrap build its namespaces on this machine, as far as it can tell."""
-    def read(path: str) -> str:
-        try:
-            with open(path) as f:
-                return f.read().strip()
-        except OSError:
-            return ""
-
-    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
-        return ("AppArmor restricts namespaces here (Ubuntu 24.04 and later): allow bwrap with an AppArmor "
-                "profile (`userns,` for /usr/bin/bwrap, as Ubuntu's bwrap-userns-restrict profile does) or "
-                "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`.")
-    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or "KUBERNETES_SERVICE_HOST" in os.environ:
-        return ("This looks like a container: run it as root with CAP_SYS_ADMIN and unconfined seccomp and "
-                "AppArmor profiles (Kubernetes: the securityContext of cluster/kubernetes/grade-job.yaml; "
-                "Docker: --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined).")
-    return ("It needs root, or unprivileged user namespaces (`sudo sysctl kernel.unprivileged_userns_clone=1`, "
-            "and user.max_user_namespaces above 0).")
 
 
 class Mounts:
     """bwrap mount arguments, creating each mount point's missing parents with mode 0755.
 
     (bwrap would make missing parents 0700, which the unprivileged kernel could not pass.)
-    Parents inside a read-only bind exist already; elsewhere (the sandbox's own root,
-    a tmpfs) they are created.
+    A parent exists when the deepest mount holding it is a bind (the host has it) or it is
+    that mount's own top; elsewhere (the sandbox's own root, a tmpfs, also one laid over part
+    of a bind to hide it) it is created.
     """
 
     def __init__(self, args: list[str]):
         self.args = args
-        self.fixed: list[str] = []
+        self.mounts: dict[str, bool] = {}
+        """Mount point -> whether it shows a host path (a bind); the last one at a place wins."""
         self.made: set[str] = set()
 
-    def _inside_fixed(self, path: str) -> bool:
-        return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.fixed)
+    def _exists(self, path: str) -> bool:
+        if path in self.made:
+            return True
+        holders = [m for m in self.mounts if path == m or path.startswith(m.rstrip("/") + "/")]
+        if not holders:
+            return False
+        deepest = max(holders, key=len)
+        return self.mounts[deepest] or path == deepest
 
     def add(self, kind: str, src: str | None, dest: str, size_mb: int | None = None) -> None:
         parents = []
         parent = os.path.dirname(dest)
-        while parent not in ("/", "") and parent not in self.made and not self._inside_fixed(parent):
+        while parent not in ("/", "") and not self._exists(parent):
             parents.append(parent)
             parent = os.path.dirname(parent)
         for path in reversed(parents):
@@ -121,5 +109,6 @@ class Mounts:
         if size_mb is not None:
             self.args += ["--size", str(size_mb << 20)]
         self.args += [kind, *([src] if src is not None else []), dest]
-        if kind != "--tmpfs":
-            self.fixed.append(dest)
+        if kind in ("--tmpfs", "--dir"):
+            self.made -= {p for p in self.made if p.startswith(dest.rstrip("/") + "/")}
+        self.mounts[dest] = kind not in ("--tmpfs", "--dir")  # --proc and --dev come whole

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -40,6 +41,12 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2]
 UID_BASE, UID_SPAN = 1_600_000_000, 100_000_000
 """Sandbox user ids: random in [UID_BASE, UID_BASE + UID_SPAN), far above any real account."""
 SUBMISSION_MOUNT = "/.submission"
+KERNEL_SIDE = ("__init__.py", "judge/__init__.py", "judge/kernel.py", "judge/wire.py", "sandbox/boot.py")
+"""The files of ``course_utils/grading`` the sandbox shows (the judge's kernel side and this
+sandbox's first program); the rest of the grader (references, authoring, templates) is not there."""
+MAX_SUBMISSION_FILES = 1000
+"""Files of the working folder bound into the sandbox at most (nbgrader copies the assignment's
+released files there; a course ships a handful)."""
 RUNTIME_ENV = "COURSE_SANDBOX_RUNTIME_DIR"
 DEFAULT_ENV_KEEP = [
     "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "TZ",
@@ -250,10 +257,11 @@ class SandboxProvisioner(LocalProvisioner):
 
         source = kwargs.pop("cwd", None)
         cwd = os.path.realpath(source) if source else "/tmp/work"
-        submission = source and os.path.isdir(source) and self._may_copy(Path(cwd), Path(box))
-        if source and not submission:
+        copied = source and os.path.isdir(source) and self._may_copy(Path(cwd), Path(box))
+        if source and not copied:
             self.log.warning("sandbox: %s is not copied into the sandbox (it holds the course folder, "
                              "a home folder or /); the kernel starts in an empty folder", cwd)
+        files = self._submission_files(cwd) if copied else []
 
         env = {k: v for k, v in (kwargs.pop("env", None) or os.environ).items() if k in self.env_keep}
         home = "/tmp/home"
@@ -279,18 +287,23 @@ class SandboxProvisioner(LocalProvisioner):
         mounts.add("--tmpfs", None, "/tmp", size_mb=self.scratch_mb)
         mounts.add("--tmpfs", None, "/dev/shm", size_mb=64)
         mounts.add("--tmpfs", None, cwd, size_mb=self.scratch_mb)
-        for path in self._readable_paths():
+        readable = self._readable_paths()
+        for path in readable:
             mounts.add("--ro-bind", path, path)
+        self._hide_grader(mounts, readable)
         mounts.add("--bind", box, box)
         spec_copy = []
         mpl_cache = self._matplotlib_cache()
         if mpl_cache:
             mounts.add("--ro-bind", mpl_cache, "/.mplcache")
             spec_copy.append(["/.mplcache", f"{env['MPLCONFIGDIR']}/{Path(mpl_cache).name}"])
-        if submission:
-            mounts.add("--ro-bind", cwd, SUBMISSION_MOUNT)
+        # File by file, never the folder: nbgrader autogrades in a folder that also holds the
+        # sanitised notebook (its hidden tests restored) and the assignment's other graded notebooks.
+        for option, relative, target in files:
+            source = target if option == "--symlink" else None if option == "--dir" else os.path.join(cwd, relative)
+            mounts.add(option, source, f"{SUBMISSION_MOUNT}/{relative}")
         spec = BootSpec(
-            uid=uid, gid=uid, cwd=cwd, submission=SUBMISSION_MOUNT if submission else None,
+            uid=uid, gid=uid, cwd=cwd, submission=SUBMISSION_MOUNT if files else None,
             copy_files=spec_copy, make_dirs=[env["MPLCONFIGDIR"]], owned=[cwd, home],
             sticky=["/tmp", "/dev/shm"], limits=self.rlimits())
         args += ["--chdir", "/", "--", sys.executable, "-I", "-S", str(INIT_SCRIPT), spec.to_json(), "--",
@@ -343,6 +356,50 @@ class SandboxProvisioner(LocalProvisioner):
     def _may_copy(self, cwd: Path, box: Path) -> bool:
         hidden = [Path(p).resolve() for p in self.hide_cwd_under] + [box]
         return not any(_is_ancestor_or_same(cwd, p) for p in hidden)
+
+    def _submission_files(self, folder: str) -> list[tuple[str, str, str | None]]:
+        """What of the kernel's working folder it may have: (bwrap option, path in it, link target).
+
+        The folder is nbgrader's ``autograded/<student>/<assignment>/``: the files released with
+        the assignment (copied from its source folder) and the notebooks being graded, written
+        there with their hidden tests. Folders, regular files and links (as links) are shown,
+        never a notebook: the one being graded reaches the kernel cell by cell, its test cells
+        never; a student's other files were left out when the submission was read.
+        """
+        found: list[tuple[str, str, str | None]] = []
+        for root, dirs, names in os.walk(folder):
+            entries = [(name, True) for name in dirs if name != ".ipynb_checkpoints"]
+            entries += [(name, False) for name in names if not name.endswith(".ipynb")]
+            dirs[:] = []
+            for name, is_dir in sorted(entries):
+                path = os.path.join(root, name)
+                relative = os.path.relpath(path, folder)
+                if len(found) == MAX_SUBMISSION_FILES:
+                    self.log.warning("sandbox: only the first %d files of %s are copied into the sandbox",
+                                     MAX_SUBMISSION_FILES, folder)
+                    return found
+                if os.path.islink(path):
+                    found.append(("--symlink", relative, os.readlink(path)))
+                elif is_dir:
+                    found.append(("--dir", relative, None))
+                    dirs.append(name)
+                elif os.path.isfile(path):
+                    found.append(("--ro-bind", relative, None))
+        return found
+
+    @staticmethod
+    def _hide_grader(mounts: Mounts, readable: list[str]) -> None:
+        """Of ``course_utils/grading``, only :data:`KERNEL_SIDE` (and their bytecode) in the sandbox."""
+        package = str(PACKAGE_DIR)
+        if not any(package == p or package.startswith(p + "/") for p in readable):
+            return
+        grading = PACKAGE_DIR / "grading"
+        mounts.add("--tmpfs", None, str(grading), size_mb=1)
+        for relative in KERNEL_SIDE:
+            source = grading / relative
+            for path in (source, Path(importlib.util.cache_from_source(str(source)))):
+                if path.is_file():
+                    mounts.add("--ro-bind", str(path), str(path))
 
     def _readable_paths(self) -> list[str]:
         """Host paths bound read-only at the same place: Python, the venv, course_utils, the data."""
