@@ -153,3 +153,43 @@ def test_network_notebook_prints_the_reference_figures(assignment, printed):
     _line(out, r"^add-one trigram table of the train names: dev NLL 2\.2365, dev perplexity 9\.36$")
     three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
     assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
+
+
+MATH, PROBABILITY = "00_math_toolkit", "01_probability"
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(MATH, marks=_group(MATH))])
+def test_math_toolkit_prints_the_figures_its_text_quotes(assignment, printed):
+    out = printed(assignment)
+    # section 6's written answer quotes the best steps and their errors
+    _line(out, r"^best h: forward 1e-08 \(error 6\.6e-09\), central 3e-06 \(error 3\.3e-11\)$")
+    # section 8: one direction up, one down and a flat one is a saddle
+    _line(out, r"^x² − y² \+ z⁴ at \(0, 0, 0\): saddle$")
+    # section 9: a typical vector is stretched by about the gain, the largest stretch is about twice
+    # the gain, and the ratio of the extreme stretches does not depend on the gain
+    rows = re.findall(r"^n = +(\d+), (Xavier|He) *: \|W x\| = ([\d.]+), largest \|λ\| = ([\d.]+), "
+                      r"largest stretch ([\d.]+), smallest ([\d.e+-]+), ratio ([\d,]+)$", out, re.MULTILINE)
+    assert len(rows) == 6, out
+    for n, name, typical, _, largest, _, _ in rows:
+        gain = 1.0 if name == "Xavier" else 2 ** 0.5
+        assert abs(float(typical) / gain - 1) < 0.1 and 1.8 < float(largest) / gain < 2.1, (n, name)
+    ratios = {}
+    for n, _, _, _, _, _, ratio in rows:
+        ratios.setdefault(n, set()).add(ratio)
+    assert all(len(r) == 1 for r in ratios.values()), ratios
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(PROBABILITY, marks=_group(PROBABILITY))])
+def test_probability_prints_the_figures_its_text_quotes(assignment, printed):
+    out = printed(assignment)
+    # section 3: scipy's derived cdf says 1 for a density that integrates to 0.5; quad misses far peaks
+    _line(out, r"^sloppy: cdf at the end of the support 1\.0, integral of the pdf 0\.5000$")
+    _line(out, r"^quad over \(-inf, inf\) of the pdf of norm\(0, 1\) +: 1 ")
+    _line(out, r"^quad over \(-inf, inf\) of the pdf of norm\(50, 1\) +: 3\.28e-99 ")
+    _line(out, r"^quad over \(-inf, inf\) of the pdf of norm\(1000, 0\.01\): 0 ")
+    _line(out, r"^P\(ill \| positive test\) = 0\.161$")  # "only about 16%"
+    _line(out, r"^product of the probabilities: 0\.0$")  # section 8: the product underflows
+    # the debug exercise: the first attempt agrees on 10 flips and gives nan on 3,000
+    _line(out, r"^10 flips, agrees with Beta\(8, 4\): True$")
+    _line(out, r"^3,000 flips \(2114 heads\): posterior weights \[nan nan nan nan nan\] \.\.\.$")
+    _line(out, r"^3,000 flips: posterior mean 0\.7045, ")
