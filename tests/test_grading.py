@@ -255,6 +255,21 @@ def test_the_gradebook_alone_gives_the_same_export(graded, tmp_path):
 
 @pytest.mark.notebook
 @pytest.mark.xdist_group("grading")
+def test_grading_one_assignment_keeps_the_other_weeks_in_grades_csv(graded, tmp_path):
+    """Week by week: grading this week's assignment rewrites grades.csv with every week's rows."""
+    import shutil
+
+    course = tmp_path / "course"
+    shutil.copytree(graded.course, course, ignore=shutil.ignore_patterns("autograded", "*.lock"))
+    shutil.copytree(COURSE_ROOT / "solutions" / "00_math_toolkit", course / "solutions" / "00_math_toolkit")
+    out = tmp_path / "grades.csv"
+    grade.grade(course, ["00_math_toolkit"], export_only=True, output=out, progress=False)
+    assert {r["assignment"] for r in gbk.read_csv(out)} == {A}
+    assert len(gbk.read_csv(out)) == len(gbk.read_csv(graded.course / "grades.csv"))
+
+
+@pytest.mark.notebook
+@pytest.mark.xdist_group("grading")
 def test_added_cells_are_kept_and_run(graded):
     nb = nbformat.read(graded.course / "autograded" / "added_cells" / A / "probability.ipynb", 4)
     outputs = [o for c in nb.cells if c.cell_type == "code" and "my own check" in c.source

@@ -251,8 +251,8 @@ def _grade(settings: Grading, chosen, output, started, *, shard, force, progress
         return is_real_dir(root / SUBMITTED / student / assignment)
 
     no_gradebook = db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists()
-    summary.rows = [] if no_gradebook else gbk.export(db_url, course_id, assignments=chosen,
-                                                       pending=pending)
+    # Every assignment the gradebook holds: grading this week's must not drop earlier weeks' rows.
+    summary.rows = [] if no_gradebook else gbk.export(db_url, course_id, pending=pending)
     gbk.write_csv(summary.rows, output)
     summary.seconds = time.monotonic() - started
     return summary
