@@ -267,7 +267,7 @@ class _CourseStep(Preprocessor):
 
     def _refresh(self, resources) -> None:
         root, course_id, db_url, assignment, _, _ = self._where(resources)
-        if not gbk.refresh_csv(root / "grades.csv", db_url, course_id, assignment):
+        if not gbk.refresh_csv(root / "grades.csv", db_url, course_id):
             self.log.warning("%s is not the course's grades.csv (nbgrader export's?): not updated; "
                              "`make grade ASSIGNMENT=%s` (it grades nothing twice) writes it",
                              root / "grades.csv", assignment)

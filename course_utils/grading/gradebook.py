@@ -307,19 +307,17 @@ def write_csv(rows: list[Row], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def refresh_csv(path: Path, db_url: str, course_id: str, assignment: str) -> bool:
-    """Bring grades.csv up to date with the gradebook after ``assignment`` was graded outside the
-    grading command (nbgrader's autograde, the Formgrader): its assignments and this one, from the
-    gradebook. A file that is not the course's grades.csv (``nbgrader export`` writes one of that
-    name) is left alone: returns False."""
+def refresh_csv(path: Path, db_url: str, course_id: str) -> bool:
+    """Bring grades.csv up to date with the gradebook after grading outside the grading command
+    (nbgrader's autograde, the Formgrader): every assignment, as ``make grade`` writes it. A file
+    that is not the course's grades.csv (``nbgrader export`` writes one of that name) is left
+    alone: returns False."""
     path = Path(path)
-    chosen = {assignment}
     if path.exists():
         with path.open(newline="") as fh:
             if tuple(next(csv.reader(fh), [])) != COLUMNS:
                 return False
-        chosen |= {r["assignment"] for r in read_csv(path)}
-    write_csv(export(db_url, course_id, assignments=sorted(chosen)), path)
+    write_csv(export(db_url, course_id), path)
     return True
 
 
