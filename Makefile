@@ -125,9 +125,9 @@ grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force) $(if $(UNSANDBOXED),--unsandboxed) $(if $(SKIP_CANARY),--skip-canary)
 
-feedback: install  ## instructor: write feedback/<student>/<assignment>/*.html without the hidden tests (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=)
+feedback: install  ## instructor: write feedback/<student>/<assignment>/*.html without the hidden tests (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, INCLUDE_UNREVIEWED=1)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
-	$(BIN)/python -m course_utils.grading.feedback $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)")
+	$(BIN)/python -m course_utils.grading.feedback $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(INCLUDE_UNREVIEWED),--include-unreviewed)
 
 collect: install  ## instructor: an LMS's bulk-download zip into submitted/ (ZIP=, ASSIGNMENT=, LMS=canvas|moodle, ROSTER=; never replaces a newer submission)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
