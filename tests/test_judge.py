@@ -23,18 +23,21 @@ names = ["ab", "ac", "b"]
 HIDDEN = 0.7318236  # an expected value only the test knows
 
 
-def judge_cells(student: str, *tests: str) -> list[nbformat.NotebookNode]:
-    """Run SETUP and ``student`` in a kernel, then judge each test cell; returns the judged cells."""
+def judge_cells(student: str, *tests: str, plain: tuple[int, ...] = (), **limits) -> list[nbformat.NotebookNode]:
+    """Run SETUP and ``student`` in a kernel, then judge each test cell; returns the judged cells.
+
+    The cells at the positions ``plain`` (among ``tests``) run in the kernel as the notebook's own.
+    """
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(student)]
     nb.cells += [nbformat.v4.new_code_cell(t) for t in tests]
     client = NotebookClient(nb, timeout=8, kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=True)
     with client.setup_kernel():
-        judge = Judge.for_release(nb, timeout=60)
+        judge = Judge.for_release(nb, timeout=60, **limits)
         try:
             for index, cell in enumerate(list(nb.cells)):
-                if index < 2:
+                if index < 2 or index - 2 in plain:
                     client.execute_cell(cell, index)
                 else:
                     run_test_cell(client, judge, cell, index)
@@ -342,3 +345,138 @@ except NameError:
 """
     cells = judge_cells(student, test, after)
     assert [errors(c) for c in cells] == [[], []]
+
+
+def printed(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_the_kernel_cannot_name_one_of_the_graders_callables():
+    """Issue 28, point 1: a kernel answering a lookup with a library path the grader would resolve
+    (here, through a course module's own ``import os``) gets no call in the grader."""
+    forger = """
+import os
+import course_utils.grading.judge.kernel as k
+_encode = k.encode
+def _forged(obj, *args, **kwargs):
+    if obj is whose_pid:
+        return ("lib", "course_utils.selfcheck.os.getpid")
+    return _encode(obj, *args, **kwargs)
+k.encode = _forged
+def whose_pid():
+    return os.getpid()
+KERNEL_PID = os.getpid()
+"""
+    (cell,) = judge_cells(forger, "check_equal(whose_pid(), KERNEL_PID, 'the process the call ran in')")
+    assert errors(cell) and "library object" in errors(cell)[0], errors(cell)
+
+
+def test_library_objects_are_handles_unless_reviewed_pure():
+    student = """
+import math
+activation = torch.tanh
+writer = np.save
+module = math
+"""
+    test = """
+from course_utils.grading.judge.session import Handle
+check(activation is torch.tanh, "a reviewed pure function comes back as the judge's own")
+check(type(writer) is Handle and type(module) is Handle,
+      "anything else the kernel holds stays there")
+check_close(module.sqrt(16.0), 4.0, "a module of the kernel's still answers")
+"""
+    (cell,) = judge_cells(student, test)
+    assert errors(cell) == []
+
+
+TEST_HELPERS = """
+def use(f, *args):
+    KEPT.append(f)
+    return f(*args)
+
+def children_of(node):
+    KEPT.append(node)
+    return [len(c.children) for c in node.children]
+
+def grad_of(f, x):
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    f(t).backward()
+    return t.grad
+
+KEPT = []
+"""
+
+
+def test_a_tests_own_functions_run_in_the_judge_and_never_reach_the_kernel():
+    """Issue 28, point 5: what a hidden test defines stays in the grader; the kernel gets stand-ins
+    that call back, so printing what it kept shows no code, docstring or constant of the test."""
+    test = '''
+### BEGIN HIDDEN TESTS
+def _secret(x):
+    """SECRET-HELPER-DOC"""
+    return x * 41.5
+class _Node:
+    """SECRET-CLASS-DOC"""
+    def __init__(self, *children):
+        self.children = children
+_leaf = _Node()
+check_close(use(_secret, 2.0), 83.0, "a test's function, called by the student's code")
+check_equal(children_of(_Node(_Node(_leaf, _leaf), _leaf)), [2, 0], "a test's objects, read by the student's code")
+check_close(grad_of(lambda t: (t ** 2).sum() * 3.0, [1.0, -2.0]), [6.0, -12.0],
+            "the student's autograd through a test's function")
+check(use(lambda: _leaf) is _leaf, "the test's own object comes back as itself")
+### END HIDDEN TESTS
+'''
+    strict = """
+def _strict(x):
+    check(x > 0, "STRICT: the argument must be positive")
+use(_strict, -1.0)
+"""
+    show = """
+for f in KEPT:
+    print("KEPT", type(f).__name__, getattr(f, "__doc__", None), getattr(f, "__code__", None), repr(f))
+    print("DIR", [getattr(type(f), name, None) for name in dir(type(f))])
+try:
+    KEPT[0](1.0)
+except RuntimeError as exc:
+    print("LATER", exc)
+"""
+    judged, failed, shown = judge_cells(TEST_HELPERS, test, strict, show, plain=(2,))
+    assert errors(judged) == []
+    assert errors(failed) == ["AssertionError: STRICT: the argument must be positive"]
+    text = printed(shown)
+    assert "KEPT" in text and "only be used while its test runs" in text, text
+    for secret in ("SECRET", "41.5", "x * 41", "children"):
+        assert secret not in text, (secret, text)
+
+
+def test_a_kernel_that_sends_too_much_fails_its_cell_not_the_grader():
+    """The judge reads at most ``max_bytes`` from the kernel per test cell, counted after inflating
+    (RPyC compresses: 8 MiB of zeros cross as a few KiB)."""
+    student = "def big():\n    return np.zeros(2**20)\n"
+    over, after = judge_cells(student, 'check_equal(len(big()), 2**20, "len(big())")',
+                              'check_close(1.0, 1.0, "the next cell is judged as usual")', max_bytes=2**20)
+    assert errors(over) == ["MemoryError: the notebook's code sent the tests more than 1 MiB in this test "
+                            "cell (the grader's limit; return smaller results)"]
+    assert errors(after) == []
+
+
+def test_the_judges_own_work_ends_with_the_cells_time_limit():
+    """Work the student's answer makes the judge do (a loop as long as the answer says) is bounded by
+    the cell's time limit, and fails that cell only (before: the worker waited for it for ever)."""
+    import threading
+    import time
+
+    cells: list = []
+    started = time.monotonic()
+    worker = threading.Thread(target=lambda: cells.extend(judge_cells(
+        "def how_many():\n    return 10**12\n",
+        "for _ in range(int(how_many())):\n    pass",
+        'check_close(1.0, 1.0, "the next cell")')), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the judge's work outlived its cell's time limit"
+    busy, after = cells
+    assert errors(busy) and "time limit ran out" in errors(busy)[0], errors(busy)
+    assert errors(after) == []
+    assert time.monotonic() - started < 100  # a kernel's start, 8 s of cell, the grace periods

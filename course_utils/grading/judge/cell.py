@@ -8,6 +8,7 @@ nbgrader scores that as it scores any test cell.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 
 import nbformat
@@ -18,6 +19,12 @@ from .session import Judge, Outcome
 
 GRACE_SECONDS = 5.0
 """How long the judge may still need once the kernel has stopped serving (normally milliseconds)."""
+OVER_LIMIT = ("the tests of this cell were still running when the cell's time limit ran out: the "
+              "notebook's code kept them busy (a result too large or too slow to check)")
+
+
+class JudgeStopped(BaseException):
+    """Raised in the judge's thread when its cell's time is up (not an Exception: no test catches it)."""
 
 
 def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, index: int,
@@ -38,8 +45,15 @@ def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, inde
 
 def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> tuple[Outcome, NotebookNode]:
     result: dict[str, Outcome] = {}
-    thread = threading.Thread(target=lambda: result.update(outcome=judge.run_cell(cell.source)),
-                              name="judge", daemon=True)
+
+    def judged() -> None:
+        try:
+            result.update(outcome=judge.run_cell(cell.source))
+        except JudgeStopped:
+            pass
+
+    thread = threading.Thread(target=judged, name="judge", daemon=True)
+    thread.judge = judge
     serve = nbformat.v4.new_code_cell(judge.serve_code)
     thread.start()
     try:
@@ -48,11 +62,32 @@ def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> t
         thread.join(0.05)
         if thread.is_alive() and not judge.waiting:  # the judge may still need a moment
             thread.join(GRACE_SECONDS)
-        if thread.is_alive():
+        stopped = thread.is_alive()
+        if stopped:
             judge.cancel()
-            thread.join()
+            thread.join(GRACE_SECONDS)  # a request to the kernel ends at once now
+            _stop(thread)
         client.nb.cells[index] = cell  # nbclient stores the cell it executed (the serve cell) there
+    if stopped and "outcome" not in result:
+        if judge.lent:
+            judge.abandoned = True  # stopped midway, it may not have put the student's own functions back
+        return Outcome(False, "TimeoutError", OVER_LIMIT), serve
     return result.get("outcome") or Outcome(False, "RuntimeError", "the test could not be run"), serve
+
+
+def _stop(thread: threading.Thread) -> None:
+    """End the judge's thread, which is running only the judge's own Python code by now (the kernel
+    is gone): the cell's time is up. Left running, it would share the judge with the next cell."""
+    for _ in range(2):
+        if not thread.is_alive():
+            return
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(JudgeStopped))
+        thread.join(GRACE_SECONDS)
+    if thread.is_alive():
+        # Stuck inside one C call: leave it (a daemon thread) and grade no more cells with this judge.
+        judge_of = getattr(thread, "judge", None)
+        if judge_of is not None:
+            judge_of.abandoned = True
 
 
 def _stray_interrupt(outcome: Outcome, serve: NotebookNode) -> bool:

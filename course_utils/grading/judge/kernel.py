@@ -9,6 +9,7 @@ can only change the answers the judge receives, never the judge's verdict on the
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import pickle
 import socket
@@ -19,13 +20,20 @@ from typing import Any
 import rpyc
 from rpyc.core.stream import SocketStream
 
+from . import wire
 from .wire import TICKETS, encode, encode_state
 
 CONFIG = {"allow_pickle": False, "allow_all_attrs": False, "allow_public_attrs": False,
           "allow_setattr": False, "allow_delattr": False, "include_local_traceback": False,
           "sync_request_timeout": None}
 MAX_ITERATION = 10_000_000
-_state: dict[str, Any] = {"conn": None, "done": False}
+_state: dict[str, Any] = {"conn": None, "done": False, "serving": False, "serial": None}
+_PROXIES: dict[int, Any] = {}
+LENT_MODULES = ("course_utils.grading.references",)
+"""The course's reference code, which the judge sends by value (the sandbox does not show it)."""
+_made: list[tuple[Any, bool]] = []
+"""Functions and classes the judge's pickles rebuilt here this test cell, and whether stand_in lent them."""
+"""number -> the stand-in of a test's object or function, for this test cell (one each, so ``is`` holds)."""
 
 
 def serve(path: str) -> None:
@@ -38,6 +46,9 @@ def serve(path: str) -> None:
             conn = _state["conn"] = rpyc.connect_stream(SocketStream(sock), service=KernelService, config=CONFIG)
         _state["done"] = False
         TICKETS.clear()
+        _PROXIES.clear()
+        take_back()  # in case the last cell ended without its word
+        _state["serving"] = True
         try:
             while not _state["done"]:
                 conn.serve(1.0)
@@ -51,13 +62,123 @@ def serve(path: str) -> None:
             _state["conn"] = None
             conn.close()
             raise
+        finally:
+            _state["serving"] = False
 
 
 def tagged(ticket: int, build, args):
-    """An object of a class the test defined, rebuilt here, remembered so it goes back as itself."""
+    """An object of a class the test defined, rebuilt here from a reference piece the test lent
+    (:func:`course_utils.checks.stand_in`), remembered so it goes back as itself."""
     obj = build(*args)
     TICKETS[id(obj)] = (obj, ticket)
     return obj
+
+
+def helper(serial: int, number: int, name: str) -> Any:
+    """A function (or class, or method) of the tests, as the kernel sees it: calling it runs it in
+    the judge. Its code never comes here; only its arguments go there, as values or handles."""
+    return _proxy(serial, number, lambda: _Helper(serial, number, name))
+
+
+def remote(serial: int, number: int, type_name: str) -> Any:
+    """An object of a class the tests define: its attributes and methods are the judge's."""
+    return _proxy(serial, number, lambda: _Remote(serial, number, type_name))
+
+
+def _proxy(serial: int, number: int, make) -> Any:
+    found = _PROXIES.get(number)
+    if found is None or _state["serial"] != serial:
+        _state["serial"] = serial
+        found = _PROXIES[number] = make()
+        TICKETS[id(found)] = (found, number)
+    return found
+
+
+def _callback(serial: int, number: int, op: str, name: str = "", args: Any = ()) -> Any:
+    conn = _state["conn"]
+    if not _state["serving"] or conn is None or conn.closed:
+        raise RuntimeError("a function of the tests can only be used while its test runs")
+    before = wire.GRAPH["keep"]
+    wire.GRAPH["keep"] = True
+    try:
+        reply = conn.root.callback(serial, number, op, name, encode(args))
+    finally:
+        wire.GRAPH["keep"] = before
+    if reply[0] == "ok":
+        return _Unpickler(reply[1], reply[2]).load()
+    raise _ERRORS.get(reply[1], RuntimeError)(f"raised by a function of the tests ({reply[1]} #{reply[2]})")
+
+
+_ERRORS = {e.__name__: e for e in (AttributeError, IndexError, KeyError, LookupError, NotImplementedError,
+                                    StopIteration, TypeError, ValueError, ZeroDivisionError, ArithmeticError,
+                                    OverflowError, FloatingPointError, AssertionError, RuntimeError)}
+
+
+class _Helper:
+    """Stands for a function of the tests; see :func:`helper`."""
+
+    __slots__ = ("_serial", "_number", "_name", "__weakref__")
+
+    def __init__(self, serial: int, number: int, name: str):
+        self._serial, self._number, self._name = serial, number, name
+
+    def __call__(self, *args, **kwargs):
+        return _callback(self._serial, self._number, "call", "", (args, kwargs))
+
+    def __repr__(self) -> str:
+        return f"<function of the tests {self._name}>"
+
+
+class _Remote:
+    """Stands for an object of a class the tests define; see :func:`remote`."""
+
+    __slots__ = ("_serial", "_number", "_type", "__weakref__")
+
+    def __init__(self, serial: int, number: int, type_name: str):
+        object.__setattr__(self, "_serial", serial)
+        object.__setattr__(self, "_number", number)
+        object.__setattr__(self, "_type", type_name)
+
+    def _ask(self, op: str, name: str = "", args: Any = ()) -> Any:
+        return _callback(object.__getattribute__(self, "_serial"), object.__getattribute__(self, "_number"),
+                         op, name, args)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._ask("getattr", name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._ask("setattr", name, value)
+
+    def __call__(self, *args, **kwargs):
+        return self._ask("call", "", (args, kwargs))
+
+    def __getitem__(self, key):
+        return self._ask("getitem", "", key)
+
+    def __len__(self) -> int:
+        return self._ask("len")
+
+    def __iter__(self):
+        return iter(self._ask("iter"))
+
+    def __bool__(self) -> bool:
+        return self._ask("bool") is True
+
+    def __repr__(self) -> str:
+        return f"<{object.__getattribute__(self, '_type')} of the tests>"
+
+
+def _remote_operator(name: str, reflected: bool = False):
+    return lambda self, other: self._ask("rbinop" if reflected else "binop", name, other)
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+    setattr(_Remote, f"__{_name}__", _remote_operator(_name))
+    setattr(_Remote, f"__r{_name}__", _remote_operator(_name, reflected=True))
+for _name in ("lt", "le", "gt", "ge"):
+    setattr(_Remote, f"__{_name}__", _remote_operator(_name))
 
 
 def with_grad(tensor, grad):
@@ -66,15 +187,56 @@ def with_grad(tensor, grad):
     return tensor
 
 
+def _gone(*_args, **_kwargs):
+    raise LookupError("a reference piece lent to an earlier test was used after that test ended")
+
+
+def take_back() -> None:
+    """What a test lent (checks.stand_in), and any reference code it sent, stops working here.
+
+    Taken back in place, so a copy the notebook kept is dead too; a class is also forgotten by
+    cloudpickle, so the next test that lends it gets a new one rather than this one revived.
+    """
+    made, _made[:] = list(_made), []
+    if not made:
+        return
+    from cloudpickle import cloudpickle as cp
+
+    for obj, lent in made:
+        if not lent and getattr(obj, "__module__", None) not in LENT_MODULES:
+            continue
+        if isinstance(obj, type):
+            with cp._DYNAMIC_CLASS_TRACKER_LOCK:
+                cp._DYNAMIC_CLASS_TRACKER_BY_ID.pop(cp._DYNAMIC_CLASS_TRACKER_BY_CLASS.pop(obj, None), None)
+            for name in list(vars(obj)):
+                if name not in ("__dict__", "__weakref__", "__module__", "__qualname__", "__doc__"):
+                    with contextlib.suppress(Exception):
+                        setattr(obj, name, _gone)
+        elif hasattr(obj, "__code__") and not obj.__code__.co_freevars:
+            with contextlib.suppress(Exception):
+                obj.__code__ = _gone.__code__
+
+
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, blob: bytes, refs: tuple):
+    def __init__(self, blob: bytes, refs: tuple, lent: bool = False):
         import io
 
         super().__init__(io.BytesIO(blob))
         self._refs = refs
+        self._lent = lent
 
     def persistent_load(self, pid):
         return self._refs[pid]
+
+    def find_class(self, module: str, name: str):
+        found = super().find_class(module, name)
+        if module.split(".")[0] == "cloudpickle" and name in ("_make_function", "_make_skeleton_class"):
+            def make(*args, _make=found, _lent=self._lent):
+                obj = _make(*args)
+                _made.append((obj, _lent))
+                return obj
+            return make
+        return found
 
 
 class KernelService(rpyc.Service):
@@ -90,12 +252,13 @@ class KernelService(rpyc.Service):
         """Bind a notebook name to a value of the test's (a reference piece, see checks.stand_in);
         an empty ``blob`` removes the name."""
         if blob:
-            _user_namespace()[name] = _Unpickler(blob, refs).load()
+            _user_namespace()[name] = _Unpickler(blob, refs, lent=True).load()
         else:
             _user_namespace().pop(name, None)
         return ("ok",)
 
     def exposed_done(self) -> None:
+        take_back()
         _state["done"] = True
 
     def exposed_apply(self, target, op: str, name: str, blob: bytes, refs: tuple, back: tuple) -> tuple:

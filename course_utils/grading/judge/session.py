@@ -6,8 +6,13 @@ and the judge executes the cell's source in its own namespace. Names the course 
 are the judge's own modules; every other name the test uses is looked up in the kernel
 and arrives as a plain value (numbers, strings, containers, arrays, tensors) or as a
 :class:`Handle`, whose calls, attributes and operators are requests to the kernel.
-Arguments go to the kernel by value (a function a test defines, as code); the judge offers
-the kernel no service at all, so the kernel never reaches one of the judge's objects.
+Arguments go to the kernel by value, except the test's own code: a function or class the test
+defines (or imports from the grading package) stays here, and the kernel gets a stand-in that
+calls back (:meth:`Judge.callback`, the judge's only service), its arguments coming back the
+untrusted way, through :func:`.wire.decode`. The one exception is a reference piece a test lends
+with :func:`course_utils.checks.stand_in`: that must run in the kernel, so it crosses as code.
+The judge's own work on a test cell is bounded: what the kernel sends it in one cell
+(:data:`MAX_BYTES`), and its time (the cell's limit, see :mod:`.cell`).
 """
 
 from __future__ import annotations
@@ -18,22 +23,31 @@ import io
 import operator
 import os
 import pickle
+import re
 import shutil
 import socket
 import sys
 import tempfile
 import threading
+import types
 import weakref
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
 import rpyc
+from rpyc.core.channel import Channel
 from rpyc.core.stream import SocketStream
 
 from ... import nbtools
+from .. import references
 from . import wire
+
+# The reference pieces a test lends (checks.stand_in) travel as code: the sandbox does not show
+# the grader's package, and the kernel takes them back when the test ends (kernel.take_back).
+cloudpickle.register_pickle_by_value(references)
 
 CONFIG = {"allow_pickle": False, "allow_all_attrs": False, "allow_public_attrs": False,
           "allow_safe_attrs": False, "allow_exposed_attrs": True, "allow_getattr": True,
@@ -41,8 +55,13 @@ CONFIG = {"allow_pickle": False, "allow_all_attrs": False, "allow_public_attrs":
           "include_local_version": False, "import_custom_exceptions": False,
           "instantiate_custom_exceptions": False, "propagate_SystemExit_locally": True}
 SOCKET_NAME = "judge.sock"
-CELL_FILE = "<test cell>"
+MAX_BYTES = 256 * 2**20
+"""What the kernel may send the judge in one test cell, decompressed (its largest honest answers,
+the names data and 06's tensors, are a few MiB)."""
 NAMESPACE = "__judge__"
+OWN_MODULES = (NAMESPACE, "course_utils.grading")
+"""Where the tests' own code lives: the test cell itself, and the grading package it imports."""
+CELL_FILE = "<test cell>"
 KNOWN_ERRORS = {e.__name__: e for e in (
     AssertionError, AttributeError, IndexError, KeyError, LookupError, NameError, NotImplementedError,
     OverflowError, RecursionError, RuntimeError, StopIteration, TypeError, ValueError, ZeroDivisionError,
@@ -53,10 +72,27 @@ LINK_LOST = ("the notebook's code did not answer the tests in time "
              "(an endless loop, a crash, or code that broke the grader's link)")
 STUCK = ("not graded: an earlier test could not put the notebook's own functions back in place of "
          "the reference ones it lent them (the kernel stopped answering)")
+HELPER_RAISED = re.compile(r"raised by a function of the tests \(\w+ #(\d+)\)$")
+OVER_TIME = ("not graded: the tests of an earlier cell were still running when its time limit ran out "
+             "(the notebook's code kept them busy)")
+TOO_MUCH = ("the notebook's code sent the tests more than {mib:g} MiB in this test cell "
+            "(the grader's limit; return smaller results)")
 
 
 class KernelUnavailable(RuntimeError):
     """The kernel stopped answering the judge (time limit, crash, or the notebook broke the link)."""
+
+    ename = "TimeoutError"
+
+
+class JudgeLimit(KernelUnavailable):
+    """The kernel sent the judge more than it accepts in one test cell."""
+
+    ename = "MemoryError"
+
+
+class _Overflow(EOFError):
+    """Raised inside RPyC's receiving loop: the link is dropped at once, nothing more is read."""
 
 
 @dataclass
@@ -202,6 +238,7 @@ class _Namespace(dict):
                 self.rebound[name] = self[name]
             except KeyError:
                 self.rebound[name] = _UNDEFINED
+        self._judge.lent = True
         self._judge.assign(name, value)
         self.pop(name, None)
 
@@ -213,36 +250,62 @@ class _Namespace(dict):
             self._judge.assign(name, value, undefined=value is _UNDEFINED)
 
 
-class _Pickler(cloudpickle.Pickler):
-    """Arguments for the kernel, by value: handles go back as references to the kernel's own objects.
+def _own(module: Any) -> bool:
+    # The judge's own package is excluded: its kernel side is what the stand-ins are made of.
+    return (isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in OWN_MODULES)
+            and not module.startswith(__package__))
 
-    Functions and classes a test defines travel as code (they are inputs of the call, like
-    numbers), so a student's function can differentiate through them with torch. A leaf
-    tensor travels with its ``.grad``, which plain pickling drops.
+
+def _own_code(obj: Any) -> bool:
+    """A function, method or class of the tests (not a library's), which never crosses as code."""
+    if isinstance(obj, types.MethodType):
+        return _own_code(obj.__func__) or _own(type(obj.__self__).__module__)
+    if isinstance(obj, (types.FunctionType, type)):
+        return _own(getattr(obj, "__module__", None))
+    return False
+
+
+class _Pickler(cloudpickle.Pickler):
+    """Arguments for the kernel, by value: handles go back as references to the kernel's own objects,
+    the test's own functions, classes and their objects as stand-ins that call back to the judge.
+
+    With ``lend`` (a reference piece :func:`course_utils.checks.stand_in` binds in the kernel), the
+    test's functions and classes travel as code instead, since the student's code must run them
+    there. A leaf tensor travels with its ``.grad``, which plain pickling drops.
     """
 
-    def __init__(self, judge: Judge, file):
+    def __init__(self, judge: Judge, file, lend: bool = False):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._judge = judge
+        self._lend = lend
         self.refs: list[Any] = []
 
     def persistent_id(self, obj: Any):
         if type(obj) is Handle:
             self.refs.append(object.__getattribute__(obj, "_ref"))
             return len(self.refs) - 1
-        if getattr(obj, "__module__", None) == NAMESPACE and hasattr(obj, "__code__"):
+        if self._lend and getattr(obj, "__module__", None) == NAMESPACE and hasattr(obj, "__code__"):
             self._judge.resolve_globals(obj.__code__)
         return None
 
     def reducer_override(self, obj: Any):
-        if type(type(obj)) is type and type(obj).__module__ == NAMESPACE:
+        own_instance = type(type(obj)) is type and _own(type(obj).__module__) and not _own_code(obj)
+        if not self._lend:
+            from .kernel import helper, remote
+
+            if _own_code(obj):
+                name = getattr(obj, "__name__", "function")
+                return helper, (self._judge.serial, self._judge.export(obj), str(name)[:100])
+            if own_instance:
+                return remote, (self._judge.serial, self._judge.export(obj), type(obj).__name__[:100])
+        elif own_instance and type(obj).__module__ == NAMESPACE:
             # An object of a class the test defines: a copy in the kernel, but the same object
             # again when the kernel hands it back (a graph's nodes in a topological order, say).
             reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
             if isinstance(reduced, tuple) and len(reduced) >= 2:
                 from .kernel import tagged
 
-                ticket = self._judge.ticket(obj)
+                ticket = self._judge.export(obj)
                 return (tagged, (ticket, reduced[0], reduced[1]), *reduced[2:])
         torch = sys.modules.get("torch")
         if torch is not None and type(obj) in (torch.Tensor, torch.nn.Parameter) and obj.grad is not None:
@@ -252,12 +315,88 @@ class _Pickler(cloudpickle.Pickler):
         return super().reducer_override(obj)
 
 
+class _Channel(Channel):
+    """RPyC's channel, counting what the kernel sends against the judge's budget for the cell
+    before reading or inflating it (a small compressed frame may inflate to gigabytes)."""
+
+    def __init__(self, stream, judge: Judge):
+        super().__init__(stream)
+        self._judge = judge
+
+    def recv(self):
+        header = self.stream.read(self.FRAME_HEADER.size)
+        length, compressed = self.FRAME_HEADER.unpack(header)
+        room = self._judge.room()
+        if length > room:
+            self._judge.overflowed = True
+            raise _Overflow("too much data")
+        data = self.stream.read(length + len(self.FLUSHER))[:-len(self.FLUSHER)]
+        if compressed:
+            inflater = zlib.decompressobj()
+            try:
+                data = inflater.decompress(data, room + 1)
+            except zlib.error:
+                raise _Overflow("a corrupt frame") from None
+            if len(data) > room or inflater.unconsumed_tail:
+                self._judge.overflowed = True
+                raise _Overflow("too much data")
+        self._judge.received += len(data)
+        return data
+
+
+class _Callbacks(rpyc.Service):
+    """The judge's only service: the kernel runs a function of the tests (see :func:`.kernel.helper`)."""
+
+    def __init__(self, judge: Judge):
+        super().__init__()
+        self._judge = judge
+
+    def exposed_callback(self, serial, number, op, name, node) -> tuple:
+        return self._judge.callback(serial, number, op, name, node)
+
+
+def _call(target, _name, args):
+    if type(args) is not tuple or len(args) != 2 or type(args[0]) is not tuple or type(args[1]) is not dict \
+            or not all(type(k) is str for k in args[1]):
+        raise TypeError("malformed call")
+    return target(*args[0], **args[1])
+
+
+def _setattr(target, name, value):
+    setattr(target, name, value)
+
+
+def _iterate(target, _name, _args) -> list:
+    items = []
+    for item in target:
+        items.append(item)
+        if len(items) > wire.MAX_ITEMS:
+            raise ValueError("too many items to iterate over")
+    return items
+
+
+BINOPS = frozenset({"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lt", "le", "gt", "ge"})
+CALLBACK_OPS = {
+    "call": _call,
+    "getattr": lambda target, name, _a: getattr(target, name),
+    "setattr": _setattr,
+    "getitem": lambda target, _n, key: target[key],
+    "len": lambda target, _n, _a: len(target),
+    "iter": _iterate,
+    "bool": lambda target, _n, _a: bool(target),
+    "binop": lambda target, name, other: getattr(operator, name)(target, other),
+    "rbinop": lambda target, name, other: getattr(operator, name)(other, target),
+}
+
+
 class Judge:
     """Judges the test cells of one notebook against one kernel."""
 
-    def __init__(self, imports: dict[str, str], folder: str | None = None, timeout: float = 90.0):
+    def __init__(self, imports: dict[str, str], folder: str | None = None, timeout: float = 90.0,
+                 max_bytes: int = MAX_BYTES):
         """``timeout`` bounds one request; the cell's own time limit (the client's) normally ends it first,
-        by interrupting the kernel, which then drops the connection."""
+        by interrupting the kernel, which then drops the connection. ``max_bytes`` bounds what the
+        kernel may send in one test cell."""
         self._own_folder = folder is None
         base = Path(folder or tempfile.mkdtemp(prefix="judge-"))
         self.folder = base / "judge" if folder else base
@@ -273,7 +412,18 @@ class Judge:
         self._conn: rpyc.Connection | None = None
         self._sock: socket.socket | None = None
         self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._tickets: list[Any] = []
+        self._exports: list[Any] = []
+        self._exported: dict[int, int] = {}
+        self.serial = 0
+        """Numbers the test cell being judged: a stand-in of an earlier cell's function reaches nothing."""
+        self._helper_errors: list[BaseException] = []
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.overflowed = False
+        self.abandoned = False
+        self.lent = False
+        """A reference piece was lent in the kernel during this cell (:meth:`_Namespace.rebind`)."""
+        """Set by :mod:`.cell` when the judge's thread outlived its cell's time limit."""
         self._cancelled = threading.Event()
         self.waiting = False
         """True while the judge waits for the kernel to connect (it never will once its cell is over)."""
@@ -298,13 +448,17 @@ class Judge:
         for name in self.namespace.from_kernel:
             self.namespace.pop(name, None)
         self.namespace.from_kernel.clear()
-        self._tickets.clear()
+        self._exports.clear()
+        self._exported.clear()
+        self.serial += 1
+        self._helper_errors = []
+        self.received, self.overflowed, self.lent = 0, False, False
         self._cancelled.clear()
         out = io.StringIO()
         error: BaseException | None = None
-        if self._stuck:
+        if self._stuck or self.abandoned:
             self._finish()
-            return Outcome(False, "RuntimeError", STUCK)
+            return Outcome(False, "RuntimeError", OVER_TIME if self.abandoned else STUCK)
         try:
             code = compile(source, CELL_FILE, "exec")
             with contextlib.redirect_stdout(out):
@@ -313,7 +467,7 @@ class Judge:
         except StudentError as exc:
             error, outcome = exc, Outcome(False, type(exc).__name__, exc.evalue, exc.detail)
         except KernelUnavailable as exc:
-            error, outcome = exc, Outcome(False, "TimeoutError", str(exc))
+            error, outcome = exc, Outcome(False, exc.ename, str(exc))
         except Exception as exc:  # noqa: BLE001  (a failing check, or the test's own error)
             error, outcome = exc, Outcome(False, type(exc).__name__, str(exc))
         finally:
@@ -363,14 +517,14 @@ class Judge:
     def assign(self, name: str, value: Any, undefined: bool = False) -> None:
         """Bind ``name`` in the kernel's namespace to ``value`` (by value, or the kernel's own object);
         with ``undefined``, remove it."""
-        blob, refs = (b"", ()) if undefined else self._pickled(value)
+        blob, refs = (b"", ()) if undefined else self._pickled(value, lend=True)
         reply = self._request("assign", name, blob, refs)
         if type(reply) is not tuple or reply != ("ok",):
             raise wire.WireError("malformed answer from the kernel")
 
-    def _pickled(self, value: Any) -> tuple[bytes, tuple]:
+    def _pickled(self, value: Any, lend: bool = False) -> tuple[bytes, tuple]:
         buffer = io.BytesIO()
-        pickler = _Pickler(self, buffer)
+        pickler = _Pickler(self, buffer, lend=lend)
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, 20_000))  # a test's graph may be hundreds of nodes deep
         try:
@@ -391,6 +545,10 @@ class Judge:
         if type(reply) is not tuple or not reply:
             raise wire.WireError("malformed answer from the kernel")
         if reply[0] == "raise" and len(reply) == 4 and all(type(x) is str for x in reply[1:]):
+            raised = HELPER_RAISED.search(reply[2])
+            if raised and int(raised.group(1)) < len(self._helper_errors):
+                # A function of the tests failed (a check inside it, say): the test fails with that error.
+                raise self._helper_errors[int(raised.group(1))]
             raise student_error(*reply[1:])
         if reply[0] != "ok" or len(reply) != 3 or type(reply[2]) is not tuple or len(reply[2]) != len(back):
             raise wire.WireError("malformed answer from the kernel")
@@ -405,6 +563,8 @@ class Judge:
             return getattr(conn.root, what)(*args)
         except (EOFError, OSError, TimeoutError) as exc:
             self._hang_up()
+            if self.overflowed:
+                raise JudgeLimit(TOO_MUCH.format(mib=self.max_bytes / 2**20)) from None
             raise KernelUnavailable(LINK_LOST) from exc
         except Exception as exc:
             if type(exc).__name__ == "AsyncResultTimeout":
@@ -437,7 +597,8 @@ class Judge:
             sock.settimeout(None)
             self._sock = sock
             config = dict(CONFIG, sync_request_timeout=self.timeout)
-            self._conn = rpyc.connect_stream(SocketStream(sock), service=rpyc.VoidService, config=config)
+            self._conn = rpyc.connect_channel(_Channel(SocketStream(sock), self), service=_Callbacks(self),
+                                              config=config)
             return self._conn
         raise KernelUnavailable("the notebook's code stopped the kernel from answering the tests")
 
@@ -471,15 +632,48 @@ class Judge:
             found = self._handles[key] = Handle(self, ref, type_name)
         return found
 
-    def ticket(self, obj: Any) -> int:
-        """A number for an object of the test's that the kernel may hand back (as that number)."""
-        self._tickets.append(obj)
-        return len(self._tickets) - 1
+    def export(self, obj: Any) -> int:
+        """A number for an object of the test's that the kernel may hold (as a stand-in) and hand back."""
+        number = self._exported.get(id(obj))
+        if number is None:
+            self._exports.append(obj)
+            number = self._exported[id(obj)] = len(self._exports) - 1
+        return number
 
     def _returned(self, number: Any) -> Any:
-        if type(number) is not int or not 0 <= number < len(self._tickets):
+        if type(number) is not int or not 0 <= number < len(self._exports):
             raise wire.WireError("the kernel named an object the test never gave it")
-        return self._tickets[number]
+        return self._exports[number]
+
+    def room(self) -> int:
+        """Bytes the kernel may still send in this test cell."""
+        return max(self.max_bytes - self.received, 0)
+
+    def callback(self, serial: Any, number: Any, op: Any, name: Any, node: Any) -> tuple:
+        """The kernel runs a function of the tests (or reads an object of theirs) here, on its arguments.
+
+        Everything comes from the kernel: the numbers are checked against this cell's exports, the
+        arguments rebuilt by :func:`.wire.decode`, and only the result goes back, as arguments do.
+        An error goes back as its type and a number only; if the student's code lets it through,
+        the test fails with the error itself.
+        """
+        try:
+            if (serial != self.serial or type(number) is not int or not 0 <= number < len(self._exports)
+                    or op not in CALLBACK_OPS or type(name) is not str or name.startswith("__")
+                    or (op in ("binop", "rbinop") and name not in BINOPS)):
+                raise wire.WireError("the kernel called a function the tests did not give it")
+            args = wire.decode(node, self._handle, returned=self._returned)
+            result = CALLBACK_OPS[op](self._exports[number], name, args)
+            if op in ("len", "bool") and type(result) not in (int, bool):
+                result = int(result)
+            blob, refs = self._pickled(result)
+            return ("ok", blob, refs)
+        except KernelUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001  (whatever failed, the kernel learns only its type)
+            self._helper_errors.append(exc)
+            ename = type(exc).__name__ if type(exc).__name__ in KNOWN_ERRORS else "RuntimeError"
+            return ("raise", ename, len(self._helper_errors) - 1)
 
     def resolve_globals(self, code) -> None:
         """Look up the names a test's function uses, so that they travel with it to the kernel."""

@@ -8,30 +8,44 @@ Kernel -> judge is untrusted: values travel as nested tuples of plain values tha
 ``brine`` carries (numbers, strings, bytes, None) and that :func:`decode` rebuilds by
 hand, arrays as raw bytes with a checked dtype. Anything else stays in the kernel and
 arrives as an RPyC netref, which the judge only ever hands back to the kernel. Nothing
-the kernel sends is unpickled, imported or called in the judge.
+the kernel sends is unpickled, imported or called in the judge: a library object the
+kernel names is a handle like any other (its calls run in the kernel), except the few
+pure functions of :data:`BY_IDENTITY`, which the judge takes from its own copy.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import numpy as np
 
-# The modules a kernel may name (``np`` is numpy, ``entropy`` is scipy.stats.entropy): the judge
-# then uses its own copy. Anything else the kernel holds is reached through a handle.
+# The modules whose names a course notebook's imports may bind to the judge's own copy (read from the
+# course's release, never from the kernel: see session.release_imports).
 TRUSTED_MODULES = frozenset({
     "numpy", "scipy", "torch", "math", "cmath", "statistics", "random", "collections", "itertools",
     "functools", "operator", "string", "re", "matplotlib", "graphviz", "tqdm",
     "course_utils",
 })
 UNTRUSTED_SUBMODULES = ("course_utils.grading",)
+BY_IDENTITY = frozenset({
+    "math.exp", "math.log", "math.sqrt", "math.tanh",
+    "torch.exp", "torch.log", "torch.sqrt", "torch.tanh", "torch.sigmoid", "torch.relu",
+})
+"""The only library objects the kernel may name for the judge to use its own copy of (a student's
+``activation = torch.tanh`` compares ``is torch.tanh``). Reviewed: pure functions of their arguments,
+no file, process, memory-size or time argument. Never a module, a class or a course tool: whatever
+else the kernel holds reaches the test as a handle, whose calls run in the sandboxed kernel."""
 DTYPE_KINDS = "biufcU"
 TORCH_DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
                 "uint8", "bool", "complex64", "complex128")
 MAX_DEPTH = 64
 MAX_ITEMS = 10_000_000
 PLAIN = (type(None), bool, int, float, complex, str, bytes)
+GRAPH = {"keep": False}
+"""In the kernel: while it runs a function of the tests for its caller, tensors that track gradients
+stay handles, so that what the function computes with them stays in the kernel's autograd graph."""
 TICKETS: dict[int, tuple[Any, int]] = {}
 """In the kernel: id -> (object, number) of the test's own objects it was given in this cell."""
 
@@ -85,6 +99,8 @@ def encode(obj: Any, depth: int = 0) -> tuple:
         return ("npscalar", obj.dtype.str, obj.tobytes())
     torch = _torch()
     if torch is not None and kind in (torch.Tensor, torch.nn.Parameter):
+        if GRAPH["keep"] and (obj.requires_grad or obj.grad_fn is not None):
+            return ("handle", obj, "Tensor")
         return _encode_tensor(torch, obj, depth)
     path = _library_path(obj)
     if path is not None:
@@ -114,27 +130,19 @@ def _encode_tensor(torch, tensor, depth: int) -> tuple:
 
 
 def _library_path(obj: Any) -> str | None:
-    """``numpy.exp`` for numpy's exp: a module or a library's function or class, never the notebook's own."""
-    if type(obj).__name__ == "module":
-        name = getattr(obj, "__name__", None)
-        return name if isinstance(name, str) and trusted_path(name) else None
-    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
+    """``torch.tanh`` for torch's tanh: one of :data:`BY_IDENTITY`, never the notebook's own."""
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__name__", None)
+    if not (isinstance(module, str) and isinstance(name, str)):
         return None
-    if not trusted_path(module):
-        return None
-    try:
-        found = resolve(module)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError):
-        return None
-    return f"{module}.{qualname}" if found is obj else None
+    for path in BY_IDENTITY:
+        home, _, attr = path.rpartition(".")
+        found = sys.modules.get(home)
+        if found is not None and getattr(found, attr, None) is obj:
+            return path
+    return None
 
 
 def _torch():
-    import sys
-
     return sys.modules.get("torch")
 
 
@@ -173,11 +181,15 @@ def decode(node: Any, handle, depth: int = 0, returned=None) -> Any:
         return _array(rest[0], (), rest[1])[()]
     if tag == "tensor":
         return _tensor(handle, depth, *rest)
-    if tag == "lib" and len(rest) == 1 and type(rest[0]) is str and trusted_path(rest[0]):
+    if tag == "lib" and len(rest) == 1 and type(rest[0]) is str and rest[0] in BY_IDENTITY:
+        home, _, attr = rest[0].rpartition(".")
         try:
-            return resolve(rest[0])
+            return getattr(importlib.import_module(home), attr)
         except (ImportError, AttributeError):
             raise WireError(f"{rest[0]} is not available to the tests") from None
+    if tag == "lib":
+        # Never resolved: a kernel naming any other library object is not an honest kernel.
+        raise WireError("the kernel named a library object the tests do not take from it")
     if tag == "judge" and len(rest) == 1 and returned is not None:
         return returned(rest[0])
     if tag == "handle" and len(rest) == 2 and _is_netref(rest[0]) and type(rest[1]) is str:

@@ -1,0 +1,182 @@
+"""The judge's side of the trust boundary (issue 28, points 1 and 5, and the judge's own limits).
+
+One class of 01_probability graded with ``python -m course_utils.grading.grade`` (what
+``make grade`` runs): an honest student, and submissions that try to make the grader
+itself run something the student chose, outside the sandbox, as the grader's user:
+
+- ``lib_writer`` binds an exercise's name to a library function that writes a file
+  (``matplotlib.pyplot.savefig``) and ``names`` to a path outside the sandbox;
+- ``forged_lib`` makes its kernel answer the judge's lookup with a forged library path
+  that resolves, in the grader, to ``os.system``, with a shell command as ``names``;
+- ``lib_pause`` binds the exercise to ``matplotlib.pyplot.pause`` with an hour as its
+  argument: in the grader it would hold the worker far past the cell's time limit;
+- ``helper_reader`` keeps what a hidden test handed its function (objects of a class the
+  test defines) and prints their class's docstrings and code in a later cell.
+
+None of them may write its marker file, the course folder must hash the same before and
+after but for what grading writes, the hidden test's helper code must not reach the
+autograded notebook, and every submission keeps the score its honest answers earn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.grading import gradebook as gbk
+from course_utils.grading.authoring import synthetic as syn
+from course_utils.grading.course import COURSE_ROOT
+from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+A = "01_probability"
+CELL_TIMEOUT = 20
+TIME_LIMIT = 400  # per submission; a kernel asleep (lib_pause) is stopped by the wall-clock backstop
+AUTO = 18
+FIRST = 2  # points of first_letter_distribution, the exercise the attacks hijack
+HELPER_TEXT = "A distribution whose mass is multiplied by a factor"
+"""The docstring of a class only a hidden test of 01_probability defines."""
+
+try:
+    check_bwrap()
+    _PROBLEM = None
+except SandboxUnavailable as exc:
+    _PROBLEM = str(exc)
+
+pytestmark = [
+    pytest.mark.notebook,
+    pytest.mark.xdist_group("boundary_judge"),
+    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
+]
+
+EXPECTED = {
+    "honest_correct": AUTO,
+    "lib_writer": AUTO - FIRST,
+    "forged_lib": AUTO - FIRST,
+    "lib_pause": AUTO - FIRST,
+    "helper_reader": AUTO,
+}
+
+
+def attacks(markers: Path) -> dict[str, tuple[str, str]]:
+    """student -> (code run before the first test cell, code run right after it)."""
+    restore = "names = _real_names\n"
+    return {
+        "lib_writer": (f"""
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+_real_names = names
+first_letter_distribution = plt.savefig
+names = {str(markers / 'lib_writer.png')!r}
+""", restore),
+        "forged_lib": (f"""
+import course_utils.grading.judge.kernel as _kernel
+_encode = _kernel.encode
+def _forged(obj, *args, **kwargs):
+    if obj is first_letter_distribution:
+        return ("lib", "course_utils.selfcheck.os.system")
+    return _encode(obj, *args, **kwargs)
+_kernel.encode = _forged
+_real_names = names
+names = {f"touch {markers / 'forged_lib'}"!r}
+""", restore),
+        "lib_pause": ("""
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+_real_names = names
+first_letter_distribution = plt.pause
+names = 3600
+""", restore),
+        "helper_reader": ("""
+_kept = []
+_real_total_probability = total_probability
+def total_probability(dist):
+    _kept.append(dist)
+    return _real_total_probability(dist)
+""", ""),
+    }
+
+
+READER = """
+for _d in _kept:
+    for _klass in type(_d).__mro__:
+        print("KEPT", _klass.__name__, _klass.__doc__)
+        for _f in vars(_klass).values():
+            _code = getattr(_f, "__code__", None)
+            if _code is not None:
+                print("CODE", _code.co_names, _code.co_consts)
+"""
+
+
+def build_class(course: Path, markers: Path) -> None:
+    release, source, name = syn.versions(course, A)
+    solved = syn.solved(release, source)
+    nb_name = f"{name}.ipynb"
+    syn.submit(course, "honest_correct", A, solved, nb_name)
+    for student, (before, after) in attacks(markers).items():
+        nb = nbformat.from_dict(solved)
+        hijacked = "total_probability_test" if student == "helper_reader" else "first_letter_distribution_test"
+        test = syn.cell_index(nb, hijacked)
+        if after:
+            nb.cells.insert(test + 1, nbformat.v4.new_code_cell(after))
+        nb.cells.insert(test, nbformat.v4.new_code_cell(before))
+        if student == "helper_reader":
+            nb.cells.append(nbformat.v4.new_code_cell(READER))
+        syn.submit(course, student, A, nb, nb_name)
+
+
+GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv", ".canary")
+
+
+def _tree(course: Path) -> dict[str, str]:
+    return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(course.rglob("*"))
+            if p.is_file() and p.relative_to(course).parts[0] not in GRADER_OUTPUTS}
+
+
+@pytest.fixture(scope="module")
+def graded(names_file, tmp_path_factory):
+    course = syn.make_course(tmp_path_factory.mktemp("boundary_judge"), [A])
+    markers = tmp_path_factory.mktemp("markers")  # outside the sandbox, writable by the grader
+    build_class(course, markers)
+    before = _tree(course)
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
+         "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT),
+         "--skip-canary"],
+        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=1200)
+    seconds = time.monotonic() - started
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = {r["student_id"]: r for r in gbk.read_csv(course / "grades.csv")}
+    return {"course": course, "markers": markers, "rows": rows, "before": before,
+            "after": _tree(course), "seconds": seconds, "stdout": run.stdout}
+
+
+def test_nothing_the_kernel_sends_runs_in_the_grader(graded):
+    assert sorted(p.name for p in graded["markers"].iterdir()) == []
+    assert graded["after"] == graded["before"]
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_each_submission_keeps_what_its_honest_answers_earn(graded, student):
+    row = graded["rows"][student]
+    assert row["status"] in ("graded", "flagged"), row
+    assert row["score"] == f"{EXPECTED[student]:g}", row
+    assert "internal grading error" not in row["detail"], row
+
+
+def test_a_hidden_tests_helpers_never_reach_the_kernel(graded):
+    path = graded["course"] / "autograded" / "helper_reader" / A / "probability.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    printed = "\n".join(str(o.get("text", "")) + str(o.get("evalue", ""))
+                        for c in nb.cells for o in c.get("outputs", []))
+    assert "KEPT" in printed  # the reader ran, and saw what it was given
+    assert HELPER_TEXT not in printed and "factor" not in printed, printed[-2000:]
