@@ -74,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pytest_args", nargs="*", help="pytest's arguments (after --)")
     args = parser.parse_args(argv)
     command = [sys.executable, "-m", "pytest", *args.pytest_args]
-    os.environ.setdefault("COURSE_NAMES_FILE", str(ROOT / "data" / "names.txt"))
     load_before = os.getloadavg()
     started = time.monotonic()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
