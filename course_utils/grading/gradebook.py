@@ -39,7 +39,7 @@ NOTE = "Grading note: "
 FLAG = "Flagged for review: "
 
 
-class Status(StrEnum):  # noqa: UP042  (StrEnum would change what str() of a member gives)
+class Status(StrEnum):
     """A submission's status in grades.csv; :func:`row` reads it from the gradebook's encoding above.
 
     - GRADED: scored in full;
