@@ -247,3 +247,82 @@ def test_a_future_timestamp_collected_before_is_replaced_not_kept_forever(course
     assert b"next week" in (folder / NOTEBOOK).read_bytes() and result.replaced
     (aside,) = (course / "collected" / "replaced" / "12345").iterdir()
     assert b"from the future" in (aside / NOTEBOOK).read_bytes()
+
+
+# ---- the Canvas round trip: its own export in, its own columns out, its LATE marker kept ----
+
+CANVAS_EXPORT = (
+    "Student,ID,SIS User ID,SIS Login ID,Section,Probability (12345),Information theory (12346),"
+    "Current Score,Final Score\n"
+    "    Points Possible,,,,,22,30,(read only),(read only)\n"
+    '"Doe, Jane",12345,S-001,jdoe,A,,,,\n'
+    "Bob Smith,23456,S-002,bsmith,B,,,,\n"
+    "Student, Test,99999,,,A,,,,\n")
+
+
+def test_canvas_gradebook_export_is_a_roster(tmp_path):
+    path = tmp_path / "canvas.csv"
+    path.write_text(CANVAS_EXPORT)
+    people = roster.read(path)
+    assert [(s.student_id, s.name, s.lms_id, s.sis_login_id) for s in people] == [
+        ("12345", "Doe, Jane", "12345", "jdoe"), ("23456", "Bob Smith", "23456", "bsmith")]
+    assert roster.canvas_columns(path) == ["Probability (12345)", "Information theory (12346)"]
+
+
+def test_canvas_export_writes_canvas_own_columns(tmp_path):
+    path = tmp_path / "canvas.csv"
+    path.write_text(CANVAS_EXPORT)
+    people = roster.read(path)
+    rows = [Row("12345", "01_probability", 20.0, 22.0, "graded", ""),
+            Row("12345", "02_information_theory", 30.0, 30.0, "graded", ""),
+            Row("23456", "03_losses_optimization", 9.0, 10.0, "graded", "")]
+    result = export.build("canvas", rows, people, canvas_columns=roster.canvas_columns(path))
+    header, points, *students = _table(result.text)
+    assert header[5:] == ["Probability (12345)", "Information theory (12346)", "03_losses_optimization"]
+    assert students[0][:7] == ["Doe, Jane", "12345", "S-001", "jdoe", "A", "20", "30"]
+    notes = "\n".join(result.notes)
+    assert "'Probability (12345)'" in notes and "assignment id 12345" in notes
+    # one with no column in Canvas: said exactly how Canvas will treat it, and how to name its column
+    assert "fills the assignment named exactly '03_losses_optimization' or creates a new one" in notes
+    assert "CANVAS_COLUMNS='03_losses_optimization=<Name (id)>'" in notes
+    given = export.build("canvas", rows, people, columns=export.parse_columns(
+        "03_losses_optimization=Losses (777); 01_probability=Probability (12345)"))
+    assert _table(given.text)[0][5:] == ["Probability (12345)", "02_information_theory", "Losses (777)"]
+    with pytest.raises(ValueError, match="has no grades"):
+        export.build("canvas", rows, people, columns={"09_nothing": "X (1)"})
+
+
+def test_canvas_late_marker_and_superseded_files_are_kept_and_reported(course, tmp_path):
+    download = _zip(tmp_path / "canvas.zip", {
+        "doejane_12345_900_probability.ipynb": ((2026, 1, 10, 9, 0, 0), _notebook("first try")),
+        "doejane_LATE_12345_901_probability-1.ipynb": ((2026, 1, 12, 18, 30, 0), _notebook("late, final")),
+        "smithbob_23456_902_probability.ipynb": ((2026, 1, 11, 8, 0, 0), _notebook("bob")),
+    })
+    from datetime import datetime
+
+    result = collect.collect(download, "01_probability", roster=tmp_path / "roster.csv", root=course,
+                             due=datetime(2026, 1, 11, 23, 59))
+    report = result.report()
+    assert "late: submitted/s01/01_probability/probability.ipynb (Canvas marked it LATE, 18.5 h after the due " \
+           "date 2026-01-11 23:59 UTC; doejane_LATE_12345_901_probability-1.ipynb)" in report
+    assert "superseded (an earlier upload of the same notebook, not collected): " \
+           "doejane_12345_900_probability.ipynb" in report
+    assert "smithbob" not in "\n".join(result.late)
+    with (course / "collected" / "01_probability.csv").open(newline="") as fh:
+        kept = {r["student_id"]: r for r in csv.DictReader(fh)}
+    assert kept["s01"]["lms_late"] == "yes" and kept["s01"]["superseded"] == "doejane_12345_900_probability.ipynb"
+    assert kept["s02"]["lms_late"] == "" and kept["s02"]["late"] == ""
+    assert str(course / "collected" / "01_probability.csv") in report
+    # without a due date the marker alone is reported
+    again = collect.collect(download, "01_probability", roster=tmp_path / "roster.csv", root=course)
+    assert again.late == ["submitted/s01/01_probability/probability.ipynb (Canvas marked it LATE; "
+                          "doejane_LATE_12345_901_probability-1.ipynb)"]
+
+
+def test_collect_reads_canvas_export_as_roster(course, tmp_path):
+    (tmp_path / "canvas.csv").write_text(CANVAS_EXPORT)
+    download = _zip(tmp_path / "canvas.zip", {
+        "doejane_12345_900_probability.ipynb": ((2026, 1, 10, 9, 0, 0), _notebook("jane"))})
+    collect.collect(download, "01_probability", roster=tmp_path / "canvas.csv", root=course)
+    assert b"jane" in (_submitted(course, "12345") / NOTEBOOK).read_bytes()
+    assert collect._due("2026-01-11 23:59 -05:00") == collect.datetime(2026, 1, 12, 4, 59)

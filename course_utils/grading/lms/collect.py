@@ -9,11 +9,17 @@ notebook over ``max_member_bytes`` unpacked, or dated in the future, is listed a
 collected. A submission never replaces a newer one, and one it replaces is moved to
 ``collected/replaced/``, not deleted. Every name from the zip is printed with its control
 characters escaped (a file name can hold terminal escape codes).
+
+What the LMS says about each collected file is kept in ``collected/<assignment>.csv`` (one row per
+student and notebook, rewritten for those collected again) and reported: Canvas's ``LATE`` marker,
+how late it is against an optional due date, and the files it superseded (the same notebook
+uploaded earlier, Canvas's ``-1``, ``-2`` copies), which are not collected.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import re
 import shutil
@@ -39,7 +45,7 @@ class CanvasCollector(FileNameCollectorPlugin):
     (``-<n>`` when the student uploaded a file of that name again)."""
 
     named_regexp = Unicode(
-        r"^(?P<login>[^_/]+)_(?:LATE_)?(?P<student_id>\d+)_(?P<submission>\d+)_"
+        r"^(?P<login>[^_/]+)_(?P<late>LATE_)?(?P<student_id>\d+)_(?P<submission>\d+)_"
         r"(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$").tag(config=True)
 
 
@@ -79,13 +85,22 @@ class Collected:
     kept: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+    """Collected submissions the LMS marked late or dated after the due date, with why."""
+    superseded: list[str] = field(default_factory=list)
+    """Files of the zip not collected because the same student uploaded that notebook again later."""
+    manifest: Path | None = None
 
     def report(self) -> str:
         lines = [f"collected {len(self.written)} submission(s)"]
         lines += [f"  {w}" for w in self.written]
+        lines += [f"late: {x}" for x in self.late]
+        lines += [f"superseded (an earlier upload of the same notebook, not collected): {x}" for x in self.superseded]
         lines += [f"kept (the one already collected is as new or newer): {k}" for k in self.kept]
         lines += [f"moved aside, replaced by a newer one: {r}" for r in self.replaced]
         lines += [f"not collected: {u}" for u in self.unmatched]
+        if self.manifest is not None:
+            lines.append(f"what the LMS said of each file (late, superseded): {self.manifest}")
         return "\n".join(printable(line) for line in lines)
 
 
@@ -112,10 +127,12 @@ def _when(info: zipfile.ZipInfo) -> datetime:
 
 def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path | None = None,
             root: Path = COURSE_ROOT, max_member_bytes: int = MAX_MEMBER_BYTES,
-            max_total_bytes: int = MAX_TOTAL_BYTES, now: datetime | None = None) -> Collected:
+            max_total_bytes: int = MAX_TOTAL_BYTES, now: datetime | None = None,
+            due: datetime | None = None) -> Collected:
     """Collect one assignment's submissions from an LMS zip into ``root/submitted/``.
 
-    ``now`` (naive UTC, default this machine's clock) is the latest date a file may carry.
+    ``now`` (naive UTC, default this machine's clock) is the latest date a file may carry;
+    ``due`` (naive UTC), when given, the due date a submission is reported late against.
     """
     root = Path(root)
     released = {p.name for p in (root / RELEASE_DIR / assignment).glob("*.ipynb")}
@@ -132,7 +149,9 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
         if lms == "auto":
             lms = "moodle" if any("_assignsubmission_file_" in n for n in names) else "canvas"
         collector = COLLECTORS[lms](log=logging.getLogger("course.collect.quiet"))
+        superseded: dict[tuple[str, str], list[zipfile.ZipInfo]] = {}
         chosen: dict[tuple[str, str], zipfile.ZipInfo] = {}
+        marked: dict[str, bool] = {}  # zip name -> the LMS marked it late
         for info in files:
             if info.filename.startswith("__MACOSX/"):
                 continue
@@ -160,9 +179,14 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
                     "clock or an edited zip; collect it by hand, with the date it was handed in, "
                     "into timestamp.txt)")
                 continue
+            marked[info.filename] = bool(match.get("late"))
             key = (student, notebook)
             if key not in chosen or _when(info) >= _when(chosen[key]):
+                if key in chosen:
+                    superseded.setdefault(key, []).append(chosen[key])
                 chosen[key] = info
+            else:
+                superseded.setdefault(key, []).append(info)
         total = sum(info.file_size for info in chosen.values())
         if total > max_total_bytes:
             raise UnsafeZip(f"the notebooks to collect from the zip unpack to {total:,} bytes, over the "
@@ -172,7 +196,65 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
             picks = {nb: info for (s, nb), info in chosen.items() if s == student}
             when = max(_when(info) for info in picks.values())
             _write(root, archive, student, assignment, picks, when, result, latest, max_member_bytes)
+        rows = []
+        for (student, notebook), info in sorted(chosen.items()):
+            older = sorted(superseded.get((student, notebook), []), key=_when)
+            late = _lateness(_when(info), marked[info.filename], due)
+            folder = f"submitted/{student}/{assignment}/{notebook}"
+            if late:
+                result.late.append(f"{folder} ({late}; {info.filename})")
+            result.superseded += [f"{o.filename} ({_when(o):%Y-%m-%d %H:%M:%S}; {folder} is "
+                                  f"{info.filename}, {_when(info):%Y-%m-%d %H:%M:%S})" for o in older]
+            rows.append({"student_id": student, "notebook": notebook, "file": info.filename,
+                         "lms_date_utc": f"{_when(info):%Y-%m-%d %H:%M:%S}",
+                         "lms_late": "yes" if marked[info.filename] else "",
+                         "due_utc": f"{due:%Y-%m-%d %H:%M:%S}" if due else "", "late": late,
+                         "superseded": "; ".join(o.filename for o in older)})
+        if rows:
+            result.manifest = _keep(root, assignment, rows)
     return result
+
+
+MANIFEST_COLUMNS = ("student_id", "notebook", "file", "lms_date_utc", "lms_late", "due_utc", "late", "superseded")
+
+
+def _lateness(when: datetime, marked: bool, due: datetime | None) -> str:
+    """Why a file counts as late ("" when it does not): the LMS's marker and the due date."""
+    why = []
+    if marked:
+        why.append("Canvas marked it LATE")
+    if due is not None and when > due:
+        hours = (when - due).total_seconds() / 3600
+        why.append(f"{hours:.1f} h after the due date {due:%Y-%m-%d %H:%M} UTC")
+    elif due is not None and marked:
+        why.append(f"before the due date {due:%Y-%m-%d %H:%M} UTC given here: Canvas's own due date "
+                   "differs (an extension?)")
+    return ", ".join(why)
+
+
+def _keep(root: Path, assignment: str, rows: list[dict[str, str]]) -> Path:
+    """Write this zip's rows into ``collected/<assignment>.csv``, over the rows of the same files
+    of earlier collects (a submission kept from before keeps its row)."""
+    path = root / "collected" / f"{assignment}.csv"
+    old = {}
+    if path.exists():
+        with path.open(newline="") as fh:
+            old = {(r["student_id"], r["notebook"]): r for r in csv.DictReader(fh)}
+    for row in rows:
+        target = root / "submitted" / row["student_id"] / assignment
+        stamp = _parse(read_timestamp(target)) if target.exists() else None
+        key = (row["student_id"], row["notebook"])
+        if key in old and stamp is not None and stamp > datetime.strptime(row["lms_date_utc"], "%Y-%m-%d %H:%M:%S"):
+            continue  # the submission collected before is newer: its row stays
+        old[key] = row
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(old[k] for k in sorted(old))
+    tmp.replace(path)
+    return path
 
 
 def _write(root: Path, archive: zipfile.ZipFile, student: str, assignment: str,
@@ -207,6 +289,19 @@ def _write(root: Path, archive: zipfile.ZipFile, student: str, assignment: str,
     result.written.append(label)
 
 
+def _due(text: str | None) -> datetime | None:
+    """A due date as naive UTC, as the zip's dates are taken (nbgrader's own parser)."""
+    if not text:
+        return None
+    from dateutil import parser as dates
+
+    try:
+        when = dates.parse(text)
+    except (ValueError, OverflowError, TypeError) as exc:
+        raise ValueError(f"the due date {text!r} is not a date ({exc}); write it as '2026-01-11 23:59'") from None
+    return when if when.tzinfo is None else (when - when.utcoffset()).replace(tzinfo=None)
+
+
 def _parse(timestamp: str | None) -> datetime | None:
     try:
         return utils.parse_utc(timestamp) if timestamp is not None else None
@@ -232,10 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("assignment", help="the assignment these are submissions of, e.g. 01_probability")
     parser.add_argument("--lms", choices=["auto", *COLLECTORS], default="auto")
     parser.add_argument("--roster", type=Path, default=None,
-                        help="CSV mapping the LMS's ids to student ids (columns: " + ", ".join(rosters.COLUMNS) + ")")
+                        help="CSV mapping the LMS's ids to student ids (columns: " + ", ".join(rosters.COLUMNS)
+                             + "), or Canvas's gradebook export")
+    parser.add_argument("--due", default=None,
+                        help="the due date, e.g. '2026-01-11 23:59' (UTC unless it carries an offset, "
+                             "e.g. '2026-01-11 23:59 -05:00'): later files are reported late")
     args = parser.parse_args(argv)
     try:
-        result = collect(args.zip, args.assignment, lms=args.lms, roster=args.roster)
+        due = _due(args.due)
+        result = collect(args.zip, args.assignment, lms=args.lms, roster=args.roster, due=due)
     except (UnsafeZip, ValueError, FileNotFoundError, zipfile.BadZipFile) as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2

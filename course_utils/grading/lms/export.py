@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,82 @@ def _score(row: gradebook.Row, include_unreviewed: bool) -> str:
     return f"{row.score:g}"
 
 
+def _plain(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+
+
+def _bare(name: str) -> str:
+    """A name without its leading number: "01_probability" and "01 Probability" are "probability"."""
+    return re.sub(r"^\d+\s*", "", _plain(name))
+
+
+def canvas_headers(assignments: list[str], canvas: list[str] | None = None,
+                   explicit: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The Canvas column each assignment is written under, and how Canvas will match it.
+
+    Canvas's import matches a column by the assignment id in its parentheses
+    (``Probability (12345)``), else by the exact assignment name, else creates a new
+    assignment. ``explicit`` (assignment -> header) wins; otherwise an assignment takes the one
+    column of ``canvas`` (the headers of Canvas's gradebook export) with its name, with or
+    without the leading number (``01_probability`` and ``Probability (12345)``).
+    """
+    explicit = dict(explicit or {})
+    unknown = sorted(set(explicit) - set(assignments))
+    if unknown:
+        raise ValueError(f"a Canvas column is given for {unknown[0]!r}, which has no grades "
+                         f"(assignments: {', '.join(assignments)})")
+    headers, notes = {}, []
+    for a in assignments:
+        if a in explicit:
+            headers[a] = explicit[a]
+            how = "as given"
+        else:
+            found = [h for h in canvas or [] if _bare(rosters.CANVAS_ASSIGNMENT.match(h)["name"]) in (_plain(a), _bare(a))]
+            if len(found) == 1:
+                headers[a] = found[0]
+                how = "by its name in Canvas's export"
+            else:
+                headers[a] = a
+                choice = f" (several columns match: {', '.join(found)})" if found else ""
+                notes.append(
+                    f"Canvas column for {a}: {a!r} carries no Canvas assignment id{choice}, so Canvas's import "
+                    f"fills the assignment named exactly {a!r} or creates a new one; to fill an existing "
+                    f"assignment, pass Canvas's gradebook export as the roster (ROSTER=) or name its column: "
+                    f"CANVAS_COLUMNS='{a}=<Name (id)>' (make export) / --column '{a}=<Name (id)>'")
+                continue
+        match = rosters.CANVAS_ASSIGNMENT.match(headers[a])
+        if match:
+            notes.append(f"Canvas column for {a}: {headers[a]!r} ({how}; Canvas matches it by the assignment "
+                         f"id {match['id']})")
+        else:
+            notes.append(f"Canvas column for {a}: {headers[a]!r} ({how}; no assignment id in parentheses: "
+                         f"Canvas fills the assignment of that exact name or creates a new one)")
+    return headers, notes
+
+
+def parse_columns(text: str | None) -> dict[str, str]:
+    """``"01_probability=Probability (12345); 02_x=..."`` as a mapping (``;`` or a line end between
+    pairs, since a Canvas name may hold commas)."""
+    pairs = {}
+    for item in re.split(r"[;\n]", text or ""):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise ValueError(f"{item.strip()!r}: a Canvas column is given as <assignment>=<Canvas header>, "
+                             "e.g. 01_probability=Probability (12345)")
+        key, value = item.split("=", 1)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | None = None,
-          include_unreviewed: bool = False) -> Export:
-    """The file's text for ``fmt`` and what the instructor should know (blank scores and why)."""
+          include_unreviewed: bool = False, canvas_columns: list[str] | None = None,
+          columns: dict[str, str] | None = None) -> Export:
+    """The file's text for ``fmt`` and what the instructor should know (blank scores and why).
+
+    For Canvas, each assignment's column header comes from :func:`canvas_headers`
+    (``canvas_columns``: the assignment headers of Canvas's own export; ``columns``: given ones).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     notes = []
@@ -86,7 +160,9 @@ def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | N
         listed = {s.student_id for s in roster}
         notes += [f"not on the roster, left out: {s}" for s in graded if s not in listed]
     if fmt == "canvas":
-        writer.writerow([*CANVAS_IDENTITY, *assignments])
+        headers, how = canvas_headers(assignments, canvas_columns, columns)
+        notes += how
+        writer.writerow([*CANVAS_IDENTITY, *(headers[a] for a in assignments)])
         writer.writerow(["Points Possible", "", "", "", "", *(f"{points[a]:g}" for a in assignments)])
         for s in people:
             writer.writerow([*map(as_text, (s.name or s.student_id, s.lms_id, s.sis_user_id, s.sis_login_id,
@@ -107,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="CSV of the class (columns: " + ", ".join(rosters.COLUMNS) + ")")
     parser.add_argument("--include-unreviewed", action="store_true",
                         help="also write scores still to review by hand (needs_manual, flagged)")
+    parser.add_argument("--column", action="append", default=[], metavar="ASSIGNMENT=HEADER",
+                        help="Canvas: the column header an assignment is written under, e.g. "
+                             "'01_probability=Probability (12345)' (default: read from Canvas's gradebook "
+                             "export given as --roster; several separated by ';')")
     parser.add_argument("--output", type=Path, default=None, help="default: grades-<format>.csv")
     parser.add_argument("--db-url", default=None)
     args = parser.parse_args(argv)
@@ -115,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     db_url, course_id = settings.gradebook, settings.course_id
     try:
         roster = rosters.read(args.roster) if args.roster else None
-        result = build(args.format, gradebook.export(db_url, course_id), roster, args.include_unreviewed)
+        result = build(args.format, gradebook.export(db_url, course_id), roster, args.include_unreviewed,
+                       canvas_columns=rosters.canvas_columns(args.roster) if args.roster else None,
+                       columns=parse_columns(";".join(args.column)))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
