@@ -120,7 +120,7 @@ test: setup  ## run every test: package, release checks, fidelity, round trips, 
 
 # Instructor: grading a class (course_utils/grading/grade.py and feedback.py; README "Grading a class").
 #   make grade [ASSIGNMENT=01_probability] [JOBS=N] [SHARD=i/n] [DB_URL=postgresql://...] [FORCE=1]
-.PHONY: grade feedback collect export similarity finish-shards
+.PHONY: grade feedback collect export similarity finish-shards formgrader roster
 grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into the gradebook and grades.csv (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, FORCE=1; grades the instructor's solutions first, SKIP_CANARY=1 does not; needs bubblewrap, UNSANDBOXED=1 grades without it, unsafe)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force) $(if $(UNSANDBOXED),--unsandboxed) $(if $(SKIP_CANARY),--skip-canary)
@@ -129,14 +129,30 @@ feedback: install  ## instructor: write feedback/<student>/<assignment>/*.html w
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(BIN)/python -m course_utils.grading.feedback $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(INCLUDE_UNREVIEWED),--include-unreviewed)
 
-collect: install  ## instructor: an LMS's bulk-download zip into submitted/ (ZIP=, ASSIGNMENT=, LMS=canvas|moodle, ROSTER=; never replaces a newer submission)
+collect: install  ## instructor: an LMS's bulk-download zip into submitted/ (ZIP=, ASSIGNMENT=, LMS=canvas|moodle, ROSTER= (yours or Canvas's gradebook export), DUE="2026-01-11 23:59"; never replaces a newer submission; reports LATE and superseded files)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
 	$(if $(and $(ZIP),$(ASSIGNMENT)),,$(error give the zip and its assignment: make collect ZIP=submissions.zip ASSIGNMENT=01_probability))
-	$(BIN)/python -m course_utils.grading.lms.collect "$(ZIP)" $(ASSIGNMENT) $(if $(LMS),--lms $(LMS)) $(if $(ROSTER),--roster "$(ROSTER)")
+	$(BIN)/python -m course_utils.grading.lms.collect "$(ZIP)" $(ASSIGNMENT) $(if $(LMS),--lms $(LMS)) $(if $(ROSTER),--roster "$(ROSTER)") $(if $(DUE),--due "$(DUE)")
+	$(if $(ROSTER),$(BIN)/python -m course_utils.grading.lms.roster "$(ROSTER)" $(if $(DB_URL),--db-url "$(DB_URL)"))
 
-export: install  ## instructor: grades for an LMS's gradebook import (FORMAT=canvas|moodle|csv, ROSTER=, INCLUDE_UNREVIEWED=1, DB_URL=)
+export: install  ## instructor: grades for an LMS's gradebook import (FORMAT=canvas|moodle|csv, ROSTER=, CANVAS_COLUMNS="01_probability=Probability (12345)", INCLUDE_UNREVIEWED=1, DB_URL=)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
-	$(BIN)/python -m course_utils.grading.lms.export --format $(or $(FORMAT),csv) $(if $(ROSTER),--roster "$(ROSTER)") $(if $(INCLUDE_UNREVIEWED),--include-unreviewed) $(if $(DB_URL),--db-url "$(DB_URL)")
+	$(BIN)/python -m course_utils.grading.lms.export --format $(or $(FORMAT),csv) $(if $(ROSTER),--roster "$(ROSTER)") $(if $(INCLUDE_UNREVIEWED),--include-unreviewed) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(CANVAS_COLUMNS),--column "$(CANVAS_COLUMNS)")
+
+roster: install  ## instructor: the roster's names into the gradebook, for the Formgrader (ROSTER=, DB_URL=)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(if $(ROSTER),,$(error give the roster: make roster ROSTER=roster.csv (yours or Canvas's gradebook export)))
+	$(BIN)/python -m course_utils.grading.lms.roster "$(ROSTER)" $(if $(DB_URL),--db-url "$(DB_URL)")
+
+# The Formgrader is nbgrader's server extension inside JupyterLab, opened on the course folder
+# (not notebooks/, as make course does) so that it finds nbgrader_config.py and the gradebook.
+formgrader: install kernel  ## instructor: JupyterLab with nbgrader's Formgrader on your copy of the course (ROSTER= loads names first; PORT=)
+	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
+	$(if $(ROSTER),$(BIN)/python -m course_utils.grading.lms.roster "$(ROSTER)")
+	@echo "The Formgrader: the Nbgrader menu > Formgrader, or http://localhost:$(PORT)/formgrader (with the token below)"
+	$(BIN)/python -m jupyterlab --ServerApp.root_dir=$(CURDIR) --port=$(PORT) \
+		--ServerApp.jpserver_extensions nbgrader.server_extensions.formgrader=True \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 similarity: install  ## instructor: flag copied answers for review in similarity/<assignment>.html (ASSIGNMENT=, AGAINST=earlier terms' folder); grades are not touched
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))

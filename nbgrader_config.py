@@ -82,8 +82,10 @@ c.Autograde.autograde_preprocessors = [
 
 # nbgrader's own feedback (`nbgrader generate_feedback`, the Formgrader's feedback buttons)
 # hides the hidden tests as `make feedback` does: a failing hidden test is one line naming
-# its exercise and what it checks; its source never reaches the page.
+# its exercise and what it checks; its source never reaches the page. Like `make feedback`, it
+# holds back a submission still to review by hand (HoldUnreviewed.include_unreviewed releases it).
 c.GenerateFeedback.preprocessors = [
+    "course_utils.grading.feedback.HoldUnreviewed",
     "nbgrader.preprocessors.GetGrades",
     "course_utils.grading.feedback.HideInstructorNotes",
     "course_utils.grading.feedback.RedactHiddenTests",
@@ -96,3 +98,9 @@ c.GenerateFeedback.preprocessors = [
 from course_utils.grading.templates import feedback_template_basedirs  # noqa: E402
 
 c.HTMLExporter.extra_template_basedirs = feedback_template_basedirs()
+
+# nbgrader's exchange is unused (make dist hands out, the LMS and make collect take in), but the
+# Formgrader looks for it on every page: a folder inside the course, not /usr/local/share/...
+from course_utils.grading.lms.exchange import course_exchange  # noqa: E402
+
+c.Exchange.root = course_exchange(__file__)

@@ -11,11 +11,19 @@ more preprocessors before its HTML export:
   hidden tests: an error raised by a hidden line (or one that cannot be placed)
   becomes one line naming the exercise and, when the instructor wrote one, the
   kind of check (the ``# checks: ...`` comment right after ``### BEGIN HIDDEN
-  TESTS``, see CONTRIBUTING.md). A failing visible check keeps its message but
+  TESTS``, see CONTRIBUTING.md), then the failing check's own ``hint=`` (the text a
+  ``check_*`` call puts after " Hint: ", written by the instructor; never the check's
+  inputs, expected value or answer). A failing visible check keeps its message but
   loses its traceback (whose context lines could show hidden code). Other output
   of such a cell (prints, warnings, the last value) is dropped: it cannot be
   told apart from what the hidden tests printed. A test cell whose exercise
-  still raises the stub's ``NotImplementedError`` says "Not attempted" once.
+  still raises the stub's ``NotImplementedError`` says "Not attempted" once. It also
+  lists each graded cell (exercise, score, passed/failed/not attempted/to grade by hand)
+  for the table at the top of the page (``resources["course_summary"]``).
+- :class:`HoldUnreviewed`, first, refuses the page of a submission still to review by hand
+  (written answers not graded yet, or flagged), so ``make feedback`` and the Formgrader's
+  Generate Feedback release the same pages; ``--HoldUnreviewed.include_unreviewed=True``
+  (``make feedback INCLUDE_UNREVIEWED=1``) releases them.
 - :class:`ClearHiddenTestsOfTests`, nbgrader's own ``ClearHiddenTests`` applied to
   the test cells only, then removes the hidden source. (Hidden tests live only in
   test cells, restored from the gradebook; nbgrader's version also reads the
@@ -41,7 +49,7 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from ..nbtools import is_test_cell
 from . import gradebook as gbk
@@ -58,6 +66,18 @@ CHECKS = re.compile(r"^\s*#\s*checks:\s*(.+?)\s*$", re.I)
 STOPPED_ERRORS = {*TIMEOUT_ERRORS, "KeyboardInterrupt"}
 """Errors of a cell that was stopped: at the time limit, or (for the page only) by hand."""
 STUB_ERROR = "NotImplementedError"  # what an unfilled exercise raises (nbgrader_config.py's code stub)
+HINT = " Hint: "  # how course_utils.checks appends a check's hint= to its message
+
+
+def hint_of(output: dict) -> str | None:
+    """The instructor's hint of a failed ``check_*`` (what follows the last " Hint: " of an
+    AssertionError's message), or None. The text before it (what was checked, expected, got)
+    is never returned: for a hidden test it names the hidden inputs and values."""
+    if output.get("ename") != "AssertionError":
+        return None  # the student's own error, or the test's: no check's hint in it
+    _, found, hint = str(output.get("evalue", "")).rpartition(HINT)
+    hint = hint.strip()
+    return (hint or None) if found else None
 
 
 def hidden_regions(source: str, begin: str, end: str) -> list[tuple[int, int, str | None]]:
@@ -115,7 +135,9 @@ class RedactHiddenTests(NbGraderPreprocessor):
             elif utils.is_grade(cell) and cell.cell_type == "code":
                 gid = cell.metadata.nbgrader["grade_id"]
                 self._exercise[gid] = current or re.sub(r"_test$", "", gid)
-        return super().preprocess(nb, resources)
+        nb, resources = super().preprocess(nb, resources)
+        resources["course_summary"] = self.summary(nb)
+        return nb, resources
 
     def preprocess_cell(self, cell: NotebookNode, resources, index: int):
         if cell.cell_type != "code" or not utils.is_grade(cell):
@@ -146,10 +168,75 @@ class RedactHiddenTests(NbGraderPreprocessor):
                 message = f"A hidden test of {exercise} failed."
                 if what:
                     message += f" It checks: {what}."
+                hint = hint_of(output)
+                if hint:
+                    message += f" Hint: {hint}"
             outputs.append(NotebookNode(output_type="error", ename="TestFailed", evalue=message,
                                         traceback=[message]))
         cell.outputs = outputs
         return cell, resources
+
+    def summary(self, nb: NotebookNode) -> list[dict]:
+        """One row per graded cell for the page's table: what it is, its score and how it went."""
+        rows = []
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if not meta.get("grade"):
+                continue
+            gid = meta.get("grade_id", "")
+            score, points = meta.get("score"), meta.get("points")
+            if cell.cell_type == "code" and not meta.get("solution"):
+                label = self._exercise.get(gid, gid)
+                not_attempted = any(o.get("ename") == "NotAttempted" for o in cell.get("outputs", []))
+                what = "tests"
+            else:
+                label, not_attempted = gid, False
+                what = "written answer" if cell.cell_type == "markdown" else "code answer"
+            if score is None:
+                state = "to be graded by hand"
+            elif not_attempted:
+                state = "not attempted"
+            elif points is not None and float(score) >= float(points):
+                state = "passed"
+            else:
+                state = "failed" if what == "tests" else "graded"
+            rows.append({"exercise": label, "grade_id": gid, "kind": what, "score": score, "points": points,
+                         "state": state})
+        return rows
+
+
+class HoldUnreviewed(NbGraderPreprocessor):
+    """Refuse the page of a submission still to review by hand, as ``make feedback`` holds it back.
+
+    nbgrader then writes no page for it (and removes one written before) and reports the
+    reason; the Formgrader shows it as an error of Generate Feedback.
+    """
+
+    include_unreviewed = Bool(False, help="release the feedback of submissions that need manual "
+                              "grading or are flagged for review").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources):
+        if self.include_unreviewed:
+            return nb, resources
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                row = gbk.row(gb.find_submission(info["assignment"], info["student"]))
+            except MissingEntry:
+                return nb, resources
+        if not row.status.reviewed:
+            raise HeldBack(
+                f"feedback held back for {row.student_id}/{row.assignment}: {row.status} ({row.detail}). "
+                "Grade it by hand in the Formgrader, then generate its feedback again; to release it "
+                "anyway: make feedback INCLUDE_UNREVIEWED=1, or "
+                "nbgrader generate_feedback --HoldUnreviewed.include_unreviewed=True")
+        return nb, resources
+
+
+class HeldBack(ValueError):
+    """A page not written because its submission is still to review by hand."""
 
 
 class HideInstructorNotes(NbGraderPreprocessor):
@@ -164,10 +251,12 @@ class HideInstructorNotes(NbGraderPreprocessor):
         return cell, resources
 
 
-def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
+def _coursedir(root: Path, db_url: str, assignment: str, student: str, include_unreviewed: bool = False) -> tuple:
     config = load_config(root, db_url=db_url)
     config.GenerateFeedback.preprocessors = [
-        GetGrades, HideInstructorNotes, RedactHiddenTests, ClearHiddenTestsOfTests, CSSHTMLHeaderPreprocessor]
+        HoldUnreviewed, GetGrades, HideInstructorNotes, RedactHiddenTests, ClearHiddenTestsOfTests,
+        CSSHTMLHeaderPreprocessor]
+    config.HoldUnreviewed.include_unreviewed = include_unreviewed
     config.HTMLExporter.template_name = "feedback"
     config.HTMLExporter.extra_template_basedirs = feedback_template_basedirs()
     safe_html.configure(config)  # whatever nbgrader_config.py says: feedback pages carry no script
@@ -177,14 +266,14 @@ def _coursedir(root: Path, db_url: str, assignment: str, student: str) -> tuple:
     return coursedir, config
 
 
-def _one(root: Path, db_url: str, assignment: str, student: str) -> bool:
+def _one(root: Path, db_url: str, assignment: str, student: str, include_unreviewed: bool = False) -> bool:
     """nbgrader's GenerateFeedback for one submission, with the preprocessors above."""
     import logging
 
     log = logging.getLogger("course_feedback")
     log.propagate = False
     log.handlers[:] = [logging.NullHandler()]
-    coursedir, config = _coursedir(root, db_url, assignment, student)
+    coursedir, config = _coursedir(root, db_url, assignment, student, include_unreviewed)
     app = GenerateFeedback(coursedir=coursedir, config=config)
     app.log = log
     app.force = True
@@ -232,7 +321,7 @@ def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_one, root, db_url, a, s): (s, a) for s, a in todo}
+        futures = {pool.submit(_one, root, db_url, a, s, include_unreviewed): (s, a) for s, a in todo}
         for future in futures:
             student, assignment = futures[future]
             done["written" if future.result() else "failed"].append(f"{student}/{assignment}")

@@ -101,3 +101,66 @@ def read(path: Path) -> list[Student]:
     if duplicate:
         raise ValueError(f"{path}: student_id {duplicate!r} appears twice")
     return students
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(first, last) for the gradebook: Canvas's "Doe, Jane" is last name first; "Jane Doe" splits
+    at its last space; a single word is a last name."""
+    if "," in name:
+        last, _, first = name.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = name.strip().rpartition(" ")
+    return first.strip(), last.strip()
+
+
+def to_gradebook(students: list[Student], db_url: str, course_id: str, submitted: Path | None = None) -> list[str]:
+    """Give the gradebook's students the roster's names, e-mail and LMS id (the Formgrader shows
+    them instead of "None, None"); returns the ids updated.
+
+    A student already in the gradebook, or with a folder in ``submitted`` (about to be graded),
+    is written; the rest of the roster is not added, so that nobody appears in grades.csv as
+    "no submission" of an assignment before they had a chance to hand it in.
+    """
+    from nbgrader.api import Gradebook
+
+    handed_in = {p.name for p in Path(submitted).iterdir() if p.is_dir()} if submitted and Path(submitted).is_dir() else set()
+    updated = []
+    with Gradebook(db_url, course_id) as gb:
+        known = {s.id for s in gb.students}
+        for s in students:
+            if s.student_id not in known and s.student_id not in handed_in:
+                continue
+            first, last = split_name(s.name) if s.name else (None, None)
+            gb.update_or_create_student(s.student_id, first_name=first or None, last_name=last or None,
+                                        email=s.email or None, lms_user_id=s.lms_id or None)
+            updated.append(s.student_id)
+    return updated
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_utils.grading.lms.roster ROSTER``: the roster's names into the gradebook."""
+    import argparse
+    import sys
+
+    from ..course import COURSE_ROOT
+    from ..settings import Grading
+
+    parser = argparse.ArgumentParser(description="Load the roster's names into the gradebook (the Formgrader's "
+                                     "student list), for the students graded or submitted.")
+    parser.add_argument("roster", type=Path, help="the course's roster CSV or Canvas's gradebook export")
+    parser.add_argument("--db-url", default=None)
+    args = parser.parse_args(argv)
+    settings = Grading.load(COURSE_ROOT, db_url=args.db_url)
+    try:
+        students = read(args.roster)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    done = to_gradebook(students, settings.gradebook, settings.course_id, COURSE_ROOT / "submitted")
+    print(f"gradebook: names of {len(done)} of the roster's {len(students)} students written "
+          "(those graded or submitted)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
