@@ -127,3 +127,55 @@ def test_without_the_canary_a_fault_of_the_grader_is_no_score_and_is_graded_once
     assert again.returncode == 0, again.stderr[-2000:]
     (row,) = [r for r in gbk.read_csv(course / "grades.csv") if r["student_id"] == "alice"]
     assert (row["status"], row["score"]) == ("graded", "18"), row
+
+
+class _FakeGrading:
+    """Stands in for the grading command the canary starts: it 'grades' each solution in turn
+    (its autograded notebook, then grades.csv), so the canary's own reporting is tested alone."""
+
+    TimeoutExpired = subprocess.TimeoutExpired
+    PIPE = subprocess.PIPE
+
+    def __init__(self):
+        self.returncode = None
+
+    def _grade(self, command):
+        course = Path(command[command.index("--root") + 1])
+        todo = [a for a in command if a[:2].isdigit()]
+        rows = ["student_id,assignment,score,max_score,status,detail"]
+        for assignment in todo:
+            folder = course / "autograded" / canary.STUDENT / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "solution.ipynb").write_text("{}")
+            rows.append(f"{canary.STUDENT},{assignment},1000,1000,graded,")
+        (course / "grades.csv").write_text("\n".join(rows) + "\n")
+
+    def run(self, command, **kwargs):  # what the canary called before it showed progress
+        self._grade(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    def Popen(self, command, **kwargs):  # noqa: N802  (subprocess's name)
+        self._grade(command)
+        self.returncode = 0
+        return self
+
+    def wait(self, timeout=None):
+        return 0
+
+    def poll(self):
+        return 0
+
+
+def test_the_canary_shows_its_progress_and_the_summary_its_time(tmp_path, monkeypatch, capsys):
+    course = syn.make_course(tmp_path / "course", [A])
+    monkeypatch.setattr(canary, "subprocess", _FakeGrading())
+    assert canary.check(course, [A], progress=True) == []
+    err = capsys.readouterr().err
+    assert re.search(r"canary: 100%\|.*\| 1/1 \[", err), err  # tqdm's bar, counting solutions
+    assert canary.pending(course, [A]) == {}  # remembered: the next run grades no solution
+
+    from course_utils.grading.report import Summary
+
+    summary = Summary(rows=[], scope=[("s1", A)], canary_seconds=112.0)
+    assert "canary: the instructor's solutions graded first in 1m52s" in summary.describe()
+    assert "canary" not in Summary(rows=[], scope=[("s1", A)]).describe()  # not graded in this run

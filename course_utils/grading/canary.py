@@ -161,16 +161,25 @@ def fingerprint(root: Path, assignment: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def pending(root: Path = COURSE_ROOT, assignments: list[str] | None = None) -> dict[str, str]:
+    """The assignments whose solution the canary has to grade (not checked since it last
+    changed), with their fingerprints."""
+    root = Path(root).resolve()
+    todo = {a: fingerprint(root, a) for a in assignments or all_assignments(root)}
+    return {a: key for a, key in todo.items() if not (root / CACHE_DIR / f"{a}-{key}").exists()}
+
+
 def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
-          extra_args: list[str] | None = None) -> list[str]:
-    """Grade the solution of each assignment not checked yet; returns the problems, in words."""
+          extra_args: list[str] | None = None, progress: bool = False) -> list[str]:
+    """Grade the solution of each assignment not checked yet; returns the problems, in words.
+
+    With ``progress``, a bar on stderr counts the solutions graded (the first run grades every
+    assignment's, which takes minutes; later runs only what changed)."""
     from .authoring.synthetic import make_course, solved, submit, versions
 
     root = Path(root).resolve()
-    chosen = assignments or all_assignments(root)
     cache = root / CACHE_DIR
-    todo = {a: fingerprint(root, a) for a in chosen}
-    todo = {a: key for a, key in todo.items() if not (cache / f"{a}-{key}").exists()}
+    todo = pending(root, assignments)
     if not todo:
         return []
     with tempfile.TemporaryDirectory(prefix="canary-") as tmp:
@@ -180,10 +189,7 @@ def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
             release, source, name = versions(course, assignment)
             submit(course, STUDENT, assignment, solved(release, source, written=True), f"{name}.ipynb")
             auto[assignment] = nbtools.autograded_points(source)
-        run = subprocess.run(
-            [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
-             "--jobs", "1", "--skip-canary", *(extra_args or []), *todo],
-            capture_output=True, text=True)
+        run = _grade_solutions(course, list(todo), extra_args or [], progress)
         rows = {r["assignment"]: r for r in gbk.read_csv(course / "grades.csv")} \
             if (course / "grades.csv").exists() else {}
         problems = []
@@ -195,6 +201,35 @@ def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
                 cache.mkdir(exist_ok=True)
                 (cache / f"{assignment}-{key}").write_text("the instructor's solution got full marks\n")
     return problems
+
+
+def _grade_solutions(course: Path, todo: list[str], extra_args: list[str], progress: bool):
+    """Run the grading command on the scratch course, a bar counting the solutions it has
+    graded (nbgrader writes a solution's autograded notebook when it is done with it)."""
+    from types import SimpleNamespace
+
+    from tqdm.auto import tqdm
+
+    command = [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
+               "--jobs", "1", "--skip-canary", *extra_args, *todo]
+    done = [course / "autograded" / STUDENT / a for a in todo]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tqdm(total=len(todo), desc="canary", unit="solution", file=sys.stderr, disable=not progress,
+                 dynamic_ncols=True) as bar:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        while True:
+            try:
+                process.wait(timeout=1)
+                finished = True
+            except subprocess.TimeoutExpired:
+                finished = False
+            graded = sum(any(d.glob("*.ipynb")) for d in done)
+            bar.update(graded - bar.n)
+            if finished:
+                break
+        out.seek(0)
+        err.seek(0)
+        return SimpleNamespace(returncode=process.returncode, stdout=out.read(), stderr=err.read())
 
 
 def _verdict(course: Path, assignment: str, row: dict | None, auto: float, run) -> str | None:

@@ -144,8 +144,7 @@ def grade(
     if unknown:
         raise ValueError(f"no such assignment in solutions/: {', '.join(unknown)}")
     output = Path(output) if output else root / "grades.csv"
-    if not export_only:
-        _before_grading(settings, chosen, progress=progress)
+    canary_seconds = _before_grading(settings, chosen, progress=progress) if not export_only else None
     started = time.monotonic()
 
     lock = None if export_only else _lock(root, shard)
@@ -160,14 +159,16 @@ def grade(
     finally:
         if lock is not None:
             lock.release()
+    summary.canary_seconds = canary_seconds
     if record is not None:
         cluster.ended(root, record, submissions=len(summary.scope),
                       error="interrupted" if summary.interrupted else "")
     return summary
 
 
-def _before_grading(settings: Grading, chosen: list[str], *, progress: bool) -> None:
-    """Preflight and canary: a fault of the grading machine stops the run before any student."""
+def _before_grading(settings: Grading, chosen: list[str], *, progress: bool) -> float | None:
+    """Preflight and canary: a fault of the grading machine stops the run before any student.
+    Returns the seconds the canary took to grade solutions (None when it graded none)."""
     from . import canary
 
     problems = canary.preflight(settings.root, chosen, sandbox=False)
@@ -181,17 +182,24 @@ def _before_grading(settings: Grading, chosen: list[str], *, progress: bool) -> 
               file=sys.stderr)
         for problem in inside:
             print(f"warning: canary (preflight): {problem}", file=sys.stderr)
-        return
+        return None
     if inside:
         raise ValueError("canary (preflight): the grading sandbox cannot read what the notebooks need, "
                          "so no student was graded:\n  " + "\n  ".join(inside))
+    todo = canary.pending(settings.root, chosen)
+    if not todo:
+        return None
     if progress:
-        print("canary: grading the instructor's solutions first, as the students will be...", file=sys.stderr)
-    problems = canary.check(settings.root, chosen, extra_args=settings.canary_options())
+        print(f"canary: grading the instructor's solutions first, as the students will be ({len(todo)} "
+              "assignment(s); remembered until they change)...", file=sys.stderr)
+    began = time.monotonic()
+    problems = canary.check(settings.root, chosen, extra_args=settings.canary_options(), progress=progress)
+    seconds = time.monotonic() - began
     if problems:
         raise ValueError("canary: the instructor's own solution did not get full automatic marks in the "
                          "grading environment, so no student was graded:\n  " + "\n  ".join(problems)
                          + "\n(fix the environment and run again; --skip-canary grades anyway)")
+    return seconds
 
 
 def _lock(root: Path, shard):

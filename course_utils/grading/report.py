@@ -22,6 +22,8 @@ class Summary:
     times: dict[tuple[str, str], float] = field(default_factory=dict)
     interrupted: bool = False
     output: Path | None = None
+    canary_seconds: float | None = None
+    """How long grading the instructor's solutions first took (None: not graded in this run)."""
 
     def counts(self) -> Counter:
         scope = set(self.scope)
@@ -41,6 +43,10 @@ class Summary:
             f"{c[Status.NEEDS_MANUAL]} need manual grading, {c[Status.FLAGGED]} flagged for review, "
             f"{c[Status.FAILED]} failed ({self.graded_now} graded in this run in "
             f"{_clock(self.seconds)}, {self.skipped} already graded before; --force regrades them)"]
+        if self.canary_seconds is not None:
+            lines.append(f"canary: the instructor's solutions graded first in {_clock(self.canary_seconds)} "
+                         "(done again only when a solution, the course package, the configuration, the data "
+                         "or the libraries change)")
         if self.interrupted:
             lines.append("INTERRUPTED: run the same command again to finish the job.")
         failed = self._in_scope(Status.FAILED)
