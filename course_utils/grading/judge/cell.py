@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 
 import nbformat
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-from .session import Judge, Outcome
+from .session import OVER_LIMIT, Judge, JudgeStopped, Outcome
 
 GRACE_SECONDS = 5.0
 """How long the judge may still need once the kernel has stopped serving (normally milliseconds)."""
-OVER_LIMIT = ("the tests of this cell were still running when the cell's time limit ran out: the "
-              "notebook's code kept them busy (a result too large or too slow to check)")
-
-
-class JudgeStopped(BaseException):
-    """Raised in the judge's thread when its cell's time is up (not an Exception: no test catches it)."""
+WATCH_SECONDS = 0.25
+"""How often the judge's own CPU time is read against the cell's limit."""
 
 
 def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, index: int,
@@ -49,13 +46,19 @@ def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> t
     def judged() -> None:
         try:
             result.update(outcome=judge.run_cell(cell.source))
-        except JudgeStopped:
-            pass
+        except JudgeStopped:  # arrived after run_cell had caught its own
+            result.update(outcome=Outcome(False, "TimeoutError", OVER_LIMIT))
+            if judge.lent:
+                judge.abandoned = True  # stopped midway, it may not have put the student's own functions back
 
     thread = threading.Thread(target=judged, name="judge", daemon=True)
     thread.judge = judge
     serve = nbformat.v4.new_code_cell(judge.serve_code)
     thread.start()
+    finished = threading.Event()
+    if client.timeout and client.timeout > 0:
+        threading.Thread(target=_watch, args=(thread, judge, float(client.timeout), finished),
+                         name="judge-watch", daemon=True).start()
     try:
         (execute or (lambda c, i: client.execute_cell(c, i, store_history=False)))(serve, index)
     finally:
@@ -67,6 +70,7 @@ def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> t
             judge.cancel()
             thread.join(GRACE_SECONDS)  # a request to the kernel ends at once now
             _stop(thread)
+        finished.set()
         client.nb.cells[index] = cell  # nbclient stores the cell it executed (the serve cell) there
     if stopped and "outcome" not in result:
         if judge.lent:
@@ -75,13 +79,53 @@ def _attempt(client, judge: Judge, cell: NotebookNode, index: int, execute) -> t
     return result.get("outcome") or Outcome(False, "RuntimeError", "the test could not be run"), serve
 
 
+def _watch(thread: threading.Thread, judge: Judge, limit: float, finished: threading.Event) -> None:
+    """Stop the judge's own work on a cell once it has used the cell's time limit in CPU seconds.
+
+    The kernel's clock does not see it (the kernel only waits meanwhile), so without this a test
+    kept busy by the student's answer would run until the wall-clock backstop. The link is dropped
+    too: the kernel then connects anew, and the judge puts back what it lent and releases it.
+    """
+    try:
+        clock = time.pthread_getcpuclockid(thread.ident)
+        start = time.clock_gettime(clock)
+    except (OSError, AttributeError, TypeError):
+        return
+    while not finished.wait(WATCH_SECONDS) and thread.is_alive():
+        try:
+            used = time.clock_gettime(clock) - start
+        except OSError:
+            return
+        if used > limit:
+            judge.over_time = True
+            _raise_in(thread)
+            judge.drop_link()
+            return
+
+
+def _raise_in(thread: threading.Thread, patience: float = GRACE_SECONDS) -> None:
+    """Raise :class:`JudgeStopped` in ``thread``, once it is not importing a module (stopped half-way,
+    torch and the like stay broken in this process: "duplicate registrations")."""
+    deadline = time.monotonic() + patience
+    while _importing(thread) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(JudgeStopped))
+
+
+def _importing(thread: threading.Thread) -> bool:
+    import importlib._bootstrap as bootstrap  # the import system's per-module locks, with their owner
+
+    locks = [ref() for ref in list(getattr(bootstrap, "_module_locks", {}).values())]
+    return any(getattr(lock, "owner", None) == thread.ident for lock in locks if lock is not None)
+
+
 def _stop(thread: threading.Thread) -> None:
     """End the judge's thread, which is running only the judge's own Python code by now (the kernel
     is gone): the cell's time is up. Left running, it would share the judge with the next cell."""
     for _ in range(2):
         if not thread.is_alive():
             return
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(JudgeStopped))
+        _raise_in(thread)
         thread.join(GRACE_SECONDS)
     if thread.is_alive():
         # Stuck inside one C call: leave it (a daemon thread) and grade no more cells with this judge.

@@ -75,6 +75,8 @@ STUCK = ("not graded: an earlier test could not put the notebook's own functions
 HELPER_RAISED = re.compile(r"raised by a function of the tests \(\w+ #(\d+)\)$")
 OVER_TIME = ("not graded: the tests of an earlier cell were still running when its time limit ran out "
              "(the notebook's code kept them busy)")
+OVER_LIMIT = ("the tests of this cell ran out of the cell's time limit in the grader: the notebook's "
+              "code kept them busy (a result too large or too slow to check)")
 TOO_MUCH = ("the notebook's code sent the tests more than {mib:g} MiB in this test cell "
             "(the grader's limit; return smaller results)")
 
@@ -89,6 +91,11 @@ class JudgeLimit(KernelUnavailable):
     """The kernel sent the judge more than it accepts in one test cell."""
 
     ename = "MemoryError"
+
+
+class JudgeStopped(BaseException):
+    """Raised in the judge's thread when its own work on a cell has used up the cell's time limit
+    (not an Exception: no test's ``except`` catches it)."""
 
 
 class _Overflow(EOFError):
@@ -422,6 +429,8 @@ class Judge:
         self.overflowed = False
         self.abandoned = False
         self.lent = False
+        self.over_time = False
+        """Set by :mod:`.cell` when the judge's own work on this cell used up the cell's time limit."""
         """A reference piece was lent in the kernel during this cell (:meth:`_Namespace.rebind`)."""
         """Set by :mod:`.cell` when the judge's thread outlived its cell's time limit."""
         self._cancelled = threading.Event()
@@ -452,7 +461,7 @@ class Judge:
         self._exported.clear()
         self.serial += 1
         self._helper_errors = []
-        self.received, self.overflowed, self.lent = 0, False, False
+        self.received, self.overflowed, self.lent, self.over_time = 0, False, False, False
         self._cancelled.clear()
         out = io.StringIO()
         error: BaseException | None = None
@@ -466,13 +475,18 @@ class Judge:
             outcome = Outcome(True)
         except StudentError as exc:
             error, outcome = exc, Outcome(False, type(exc).__name__, exc.evalue, exc.detail)
+        except JudgeStopped:
+            error, outcome = None, Outcome(False, "TimeoutError", OVER_LIMIT)
         except KernelUnavailable as exc:
             error, outcome = exc, Outcome(False, exc.ename, str(exc))
         except Exception as exc:  # noqa: BLE001  (a failing check, or the test's own error)
             error, outcome = exc, Outcome(False, type(exc).__name__, str(exc))
         finally:
+            self.received = 0  # putting the student's own functions back is owed whatever came before
             restored = self._restore()
             self._finish()
+        if self.over_time:
+            outcome, error = Outcome(False, "TimeoutError", OVER_LIMIT), None
         if not restored:
             # The reference pieces may still stand in the kernel: later tests must not pass on them.
             outcome, error = Outcome(False, "TimeoutError", LINK_LOST), None
@@ -493,6 +507,10 @@ class Judge:
     def cancel(self) -> None:
         """The kernel stopped serving: give up on the current cell and drop the connection."""
         self._cancelled.set()
+        self._hang_up()
+
+    def drop_link(self) -> None:
+        """Hang up on the kernel (from another thread); the current cell can still finish with a new link."""
         self._hang_up()
 
     def close(self) -> None:
@@ -658,9 +676,10 @@ class Judge:
         the test fails with the error itself.
         """
         try:
-            if (serial != self.serial or type(number) is not int or not 0 <= number < len(self._exports)
-                    or op not in CALLBACK_OPS or type(name) is not str or name.startswith("__")
-                    or (op in ("binop", "rbinop") and name not in BINOPS)):
+            # Types first: anything else the kernel sends is a netref, which must not even be compared.
+            if (type(serial) is not int or type(number) is not int or type(op) is not str or type(name) is not str
+                    or serial != self.serial or not 0 <= number < len(self._exports) or op not in CALLBACK_OPS
+                    or name.startswith("__") or (op in ("binop", "rbinop") and name not in BINOPS)):
                 raise wire.WireError("the kernel called a function the tests did not give it")
             args = wire.decode(node, self._handle, returned=self._returned)
             result = CALLBACK_OPS[op](self._exports[number], name, args)
