@@ -17,7 +17,7 @@ from typing import Any
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from nbgrader.preprocessors import Execute
-from traitlets import default
+from traitlets import Integer, default
 
 KERNEL_NAME = "bigram-course"
 DISPLAY_NAME = "Python 3 (bigram course)"
@@ -56,6 +56,14 @@ class CourseExecute(Execute):
     nbgrader's ``Execute.__init__`` passes its kernel manager class as a keyword, which beats
     the configuration, so the course's manager is passed the same way.
     """
+
+    # nbclient waits 4 s for a cell's last IOPub message once the kernel has answered, and
+    # nbgrader's Execute turns that wait into an error that stops the whole notebook (no cell
+    # named, no exercise scored). On a busy machine (load ~30 on 2 cores) the kernel's final
+    # "idle" status can come later than that; grading's TrackedExecute waits 30 s, so do these.
+    iopub_timeout = Integer(
+        30, help="Seconds to wait for a cell's last output once the kernel has answered (nbclient's 4 s "
+                 "is too short for a kernel on a busy machine)").tag(config=True)
 
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("kernel_manager_class", CourseKernelManager)
