@@ -62,15 +62,29 @@ for v in $$(pipconf constraint); do args+=(--constraint "$$v"); done; \
 cert="$$(pipconf cert)"; if [ -n "$$cert" ]; then export SSL_CERT_FILE="$${SSL_CERT_FILE:-$$cert}"; fi; \
 timeout="$$(pipconf default-timeout timeout)"; if [ -n "$$timeout" ]; then export UV_HTTP_TIMEOUT="$$timeout"; fi; \
 echo "Installing $(TORCH) and the course's packages with $$uv..."; \
-"$$uv" pip install "$${args[@]}" "$(TORCH)" -e ".[test]"
+"$$uv" pip install "$${args[@]}" "$(TORCH)" -e ".$(EXTRAS)"
 endef
 
-$(VENV)/.installed: pyproject.toml
+# Students install the course without its test tools (pytest, ruff, playwright...): only the
+# instructor's copy, which has solutions/ and tests/, needs them.
+EXTRAS := $(if $(INSTRUCTOR),[test])
+
+# The install is redone when pyproject.toml's content changes, not its date: unpacking a week's
+# archive writes the same file with a new date. This stamp holds its checksum and is rewritten
+# (so made newer than .installed) only when that checksum changes.
+$(VENV)/.pyproject.cksum: FORCE
+	@mkdir -p $(VENV); sum="$$(cksum < pyproject.toml)"; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$sum" ] || echo "$$sum" > $@
+
+.PHONY: FORCE
+FORCE:
+
+$(VENV)/.installed: $(VENV)/.pyproject.cksum
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(if $(NO_UV),false,( $(UV_INSTALL) )) || { \
 		echo "Installing $(TORCH), then the course's packages, with pip..."; \
 		$(BIN)/python -m pip install --quiet "$(TORCH)" && \
-		$(BIN)/python -m pip install --quiet -e ".[test]"; }
+		$(BIN)/python -m pip install --quiet -e ".$(EXTRAS)"; }
 	@touch $@
 	@echo "Installed into $(VENV)/."
 

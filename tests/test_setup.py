@@ -40,9 +40,11 @@ def _executable(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def course(tmp_path):
-    """A course folder with the real Makefile, a stand-in .venv/bin/python and a pip.conf."""
+    """The instructor's course folder (it has solutions/) with the real Makefile, a stand-in
+    .venv/bin/python and a pip.conf."""
     folder = tmp_path / "course"
     (folder / ".venv" / "bin").mkdir(parents=True)
+    (folder / "solutions").mkdir()
     shutil.copy(COURSE_ROOT / "Makefile", folder)
     shutil.copy(COURSE_ROOT / "pyproject.toml", folder)
     _executable(folder / ".venv" / "bin" / "python", FAKE_PYTHON.format(real=sys.executable))
@@ -101,3 +103,34 @@ def test_pip_installs_the_same_pins_when_uv_cannot(course, how):
     assert pip == ["python -m pip install --quiet torch==2.13.0", "python -m pip install --quiet -e .[test]"]
     assert any(c.startswith("uv ") for c in calls) == (how == "uv fails")
     assert "with pip" in out
+
+
+def test_students_install_without_the_test_tools(course):
+    """Issue 34.9: the student's copy (no solutions/) installs the course, not its test extras."""
+    folder, uv, env = course
+    (folder / "solutions").rmdir()
+    shutil.copy(uv, folder / ".venv" / "bin" / "uv")
+    _, *calls = _install(folder, env)
+    (uv_call,) = [c for c in calls if c.startswith("uv ")]
+    assert uv_call.endswith("torch==2.13.0 -e .") and "[test]" not in uv_call, uv_call
+    Path(env["CALLS"]).write_text("")
+    _, *calls = _install(folder, {**env, "UV_EXIT": "1"}, "-B")
+    assert [c for c in calls if c.startswith("python -m pip install")] == [
+        "python -m pip install --quiet torch==2.13.0", "python -m pip install --quiet -e ."]
+
+
+def test_a_new_date_on_the_same_pyproject_does_not_reinstall(course):
+    """Issue 34.9: unpacking a week's archive rewrites pyproject.toml with a new date and the same
+    content: nothing is installed again; a changed pyproject.toml is installed."""
+    folder, uv, env = course
+    shutil.copy(uv, folder / ".venv" / "bin" / "uv")
+    _install(folder, env)
+    Path(env["CALLS"]).write_text("")
+    later = (folder / ".venv" / ".installed").stat().st_mtime + 60
+    os.utime(folder / "pyproject.toml", (later, later))
+    _, *calls = _install(folder, env)
+    assert calls == [], calls
+    with (folder / "pyproject.toml").open("a") as project:
+        project.write("\n# a new dependency\n")
+    _, *again = _install(folder, env)
+    assert any(c.startswith("uv pip install") for c in again), again
