@@ -99,6 +99,12 @@ from course_utils.grading.templates import feedback_template_basedirs  # noqa: E
 
 c.HTMLExporter.extra_template_basedirs = feedback_template_basedirs()
 
+# The Formgrader's Autograde and Generate Feedback logs at INFO, not every kernel message with
+# the base64 of each image (the Formgrader reads this file when it starts and before each call).
+from course_utils.grading.canary import logs_at_info  # noqa: E402
+
+logs_at_info()
+
 # nbgrader's exchange is unused (make dist hands out, the LMS and make collect take in), but the
 # Formgrader looks for it on every page: a folder inside the course, not /usr/local/share/...
 from course_utils.grading.lms.exchange import course_exchange  # noqa: E402

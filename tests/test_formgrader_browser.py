@@ -190,3 +190,81 @@ def test_the_feedback_page_carries_no_script_either(formgrader):
     handler = re.search(r"<[^>]*\son\w+\s*=[^>]*>", body)
     assert handler is None, handler.group(0)[:300]
     assert not re.search(r"<script[^>]*>[^<]*__pwned", body)
+
+
+# ---- the Formgrader as a step of the term (issue 34, point 2 and 3) ----
+
+def _api(url: str, path: str, method: str = "GET") -> dict:
+    """A Formgrader API call as its buttons make it."""
+    import json
+
+    request = urllib.request.Request(f"{url}{path}", method=method, data=b"" if method == "POST" else None,
+                                     headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=900) as response:
+        return json.loads(response.read())
+
+
+def test_the_formgrader_shows_the_rosters_names_and_no_exchange_warning(formgrader, browser, tmp_path):
+    from course_utils.grading.lms import roster
+
+    url, course, submission_id = formgrader
+    (tmp_path / "roster.csv").write_text("student_id,name,email,lms_id\nmallory,Mallory Smith,m@example.org,4242\n"
+                                         "nobody,No Body,n@example.org,4343\n")
+    done = roster.to_gradebook(roster.read(tmp_path / "roster.csv"), f"sqlite:///{course / 'gradebook.db'}",
+                               "bigram-course", course / "submitted")
+    assert done == ["mallory"]  # a roster student who handed nothing in is not added
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(f"{url}/formgrader/manage_students?token={TOKEN}")
+        page.get_by_text("Smith, Mallory").first.wait_for(timeout=60_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "formgrader-students.png"), full_page=True)
+    assert "None, None" not in page.content()
+    try:
+        page.goto(f"{url}/formgrader/manage_assignments?token={TOKEN}")
+        page.get_by_text(A).first.wait_for(timeout=60_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "formgrader-assignments.png"), full_page=True)
+    assert page.locator("#warning-exchange").count() == 0
+    log = (course.parent / "lab.log").read_text()
+    assert "Unwritable directory" not in log, log[-2000:]
+
+
+def test_the_formgraders_autograde_logs_at_info_without_payloads(formgrader):
+    url, course, submission_id = formgrader
+    result = _api(url, f"/formgrader/api/submission/{A}/mallory/autograde", "POST")
+    log = result.get("log", "") + result.get("error", "")
+    (course.parent / "formgrader-autograde.log").write_text(log)
+    assert result["success"], log[-3000:]
+    assert "[DEBUG]" not in log, log[:3000]
+    assert not re.search(r"[A-Za-z0-9+/=]{200,}", log), "a base64 payload in the log"
+    assert "[INFO]" in log  # the log still says what happened
+
+
+def test_the_formgraders_generate_feedback_holds_back_a_page_to_review(formgrader):
+    from nbgrader.api import Gradebook
+
+    url, course, submission_id = formgrader
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    pages = course / "feedback" / "mallory" / A
+
+    def needs_review(on: bool) -> None:
+        with Gradebook(db, "bigram-course") as gb:
+            sub = gb.find_submission_notebook_by_id(submission_id)
+            grade = next(g for g in sub.grades if g.cell.cell_type == "code")
+            grade.needs_manual_grade = on
+            gb.db.commit()
+
+    needs_review(True)
+    try:
+        held = _api(url, f"/formgrader/api/assignment/{A}/mallory/generate_feedback", "POST")
+        assert not held["success"], held
+        assert "feedback held back for mallory/" in held.get("log", "") + held.get("error", ""), held
+        assert not list(pages.glob("*.html"))
+    finally:
+        needs_review(False)
+    released = _api(url, f"/formgrader/api/assignment/{A}/mallory/generate_feedback", "POST")
+    assert released["success"], released
+    page = next(pages.glob("*.html")).read_text()
+    assert 'id="summary"' in page and "<th>Exercise</th>" in page

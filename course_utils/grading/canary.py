@@ -376,3 +376,23 @@ def _student_version(root: Path, assignment: str, notebook: str):
         if path.is_file():
             return nbtools.read(path)
     return None
+
+
+def logs_at_info() -> None:
+    """Keep the Formgrader's Autograde and Generate Feedback logs at INFO.
+
+    A Jupyter application's logger passes DEBUG and leaves the filtering to its console
+    handler; the Formgrader hands that level to nbgrader's API and captures the converters'
+    log with a handler of its own, so its buttons showed every kernel message of every cell
+    (the base64 of each image among them). Called from ``nbgrader_config.py``, which the
+    Formgrader reads when it starts and before each of its calls: a logger whose every handler
+    shows INFO or above anyway is set to INFO. A server started with ``--debug`` (a handler at
+    DEBUG) keeps its level.
+    """
+    import logging
+
+    for name in list(logging.Logger.manager.loggerDict):
+        logger = logging.getLogger(name)
+        if (logger.level == logging.DEBUG and logger.handlers
+                and all(handler.level >= logging.INFO for handler in logger.handlers)):
+            logger.setLevel(logging.INFO)
