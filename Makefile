@@ -1,11 +1,10 @@
 # From probability to a neural bigram language model: the course's commands.
 #
 #   make course    set everything up and open JupyterLab on the student notebooks
-#   make test      run every test (what CI runs)
+#   make check     where you stand: every exercise passed, failed or not attempted yet
+#                  (make check ASSIGNMENT=01_probability: that notebook only)
 #
 # `make help` lists the rest. Everything installs into .venv/ in this folder.
-# The student distribution (`make dist`) ships this Makefile up to the line that says
-# "instructor only": students get their own commands and nothing else.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -114,10 +113,12 @@ notebooks: install  ## create any missing student notebook (never overwrites one
 student-lab: install  ## show students nbgrader's Validate button, not the instructor's tools
 	$(BIN)/python -m course_utils.studentlab
 
-check: install data $(if $(INSTRUCTOR),,notebooks)  ## run your notebooks and list every exercise: passed, failed or not yet attempted
-	$(BIN)/python -m course_utils.selfcheck
+check: install data $(if $(INSTRUCTOR),,notebooks)  ## run your notebooks and list every exercise: passed, failed or not yet attempted (ASSIGNMENT=01_probability: that one only)
+	$(BIN)/python -m course_utils.selfcheck $(ASSIGNMENT)
 
 # ---- instructor only: make dist leaves out everything below ----
+# The student distribution (`make dist`) ships this Makefile up to the line above: students get
+# their own commands and nothing else. `make test` runs every test (what CI runs).
 
 .PHONY: release dist test
 release: install  ## instructor: regenerate notebooks/ from solutions/ (FORCE=1 overwrites local edits, keeping a backup)

@@ -1,6 +1,7 @@
 """Where do I stand? Run your notebooks as Validate does and get one table for the whole course.
 
     make check                      # every notebook under notebooks/
+    make check ASSIGNMENT=01_probability                            # that notebook only
     python -m course_utils.selfcheck notebooks/01_probability/probability.ipynb
 
 Each notebook runs from a fresh kernel, top to bottom, exactly as nbgrader's
@@ -339,24 +340,49 @@ def format_table(rows: list[Row]) -> str:
     return format_report(list(grouped.values()))
 
 
+def _notebooks(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def resolve(arg: Path, root: Path = COURSE_ROOT) -> list[Path]:
+    """The notebooks ``arg`` names: a notebook, a folder of them, or an assignment of ``notebooks/``."""
+    if arg.is_file():
+        return [arg]
+    for folder in (arg, Path(root) / "notebooks" / arg):
+        if folder.is_dir() and _notebooks(folder):
+            return _notebooks(folder)
+    known = sorted(p.name for p in (Path(root) / "notebooks").iterdir() if p.is_dir()) \
+        if (Path(root) / "notebooks").is_dir() else []
+    raise FileNotFoundError(f"no notebook or assignment named {str(arg)!r}; the assignments are "
+                            f"{', '.join(known) or '(none yet: run `make notebooks`)'}, "
+                            f"e.g. make check ASSIGNMENT={known[0] if known else '01_probability'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check your notebooks against their visible tests.")
     parser.add_argument("notebooks", nargs="*", type=Path,
-                        help="notebooks to check (default: every notebook under notebooks/)")
+                        help="notebooks, folders or assignments (01_probability) to check "
+                             "(default: every notebook under notebooks/)")
     parser.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
                         help=f"seconds each cell may run (default: ${TIMEOUT_ENV}, else the course's limit)")
     args = parser.parse_args(argv)
     if args.timeout is not None and args.timeout <= 0:
         parser.error("--timeout must be a positive number of seconds, e.g. --timeout 300")
     timeout = cell_timeout(args.timeout)
-    paths = args.notebooks or sorted(
-        p for p in (COURSE_ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    try:
+        paths = [p for arg in args.notebooks for p in resolve(arg)] if args.notebooks else _notebooks(
+            COURSE_ROOT / "notebooks")
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not paths:
         print("No notebooks found: run `make notebooks` first.", file=sys.stderr)
         return 1
     names = labels(paths)
     reports: list[NotebookReport] = []
-    for path in tqdm(paths, desc="running notebooks", unit="notebook"):
+    progress = tqdm(paths, desc="running notebooks", unit="notebook")
+    for path in progress:
+        progress.set_postfix_str(names[Path(path)])  # which notebook is running: some take minutes
         try:
             reports.append(run_notebook(path, label=names[Path(path)], timeout=timeout))
         except Exception as exc:  # a broken notebook must not hide the others' results

@@ -7,7 +7,7 @@ It writes Jupyter's own config files, as ``jupyter labextension disable`` and
 ``jupyter server extension disable`` would: ``labconfig/page_config.json`` for
 front-end plugins and ``jupyter_server_config.json`` for server extensions.
 The assignment list is off too: it needs an nbgrader exchange, which students of
-this course do not use; validating does not.
+this course do not use; validating does not. The only kernel offered is the course's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from .kernel import KERNEL_NAME
 
 LAB_PLUGINS_OFF = (
     "@jupyter/nbgrader:formgrader",
@@ -48,6 +50,9 @@ def configure(config_dir: Path) -> None:
     extensions = settings.setdefault("ServerApp", {}).setdefault("jpserver_extensions", {})
     extensions.update(dict.fromkeys(SERVER_EXTENSIONS_OFF, False))
     extensions.update(dict.fromkeys(SERVER_EXTENSIONS_ON, True))
+    # The Launcher and the kernel picker offer only the course's kernel: ipykernel's own "Python 3"
+    # would run the notebooks too, without the course's set-up, and be picked by mistake.
+    settings.setdefault("KernelSpecManager", {})["allowed_kernelspecs"] = [KERNEL_NAME]
     server.write_text(json.dumps(settings, indent=2) + "\n")
 
 
@@ -55,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     target = Path(args[0]) if args else Path(sys.prefix) / "etc" / "jupyter"
     configure(target)
-    print(f"JupyterLab set up for students in {target}: Validate on, the instructor's nbgrader tools off.")
+    print(f"JupyterLab set up for students in {target}: Validate on, the instructor's nbgrader tools off, "
+          f"only the course's kernel offered.")
     return 0
 
 
