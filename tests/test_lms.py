@@ -305,9 +305,11 @@ def test_canvas_late_marker_and_superseded_files_are_kept_and_reported(course, t
     report = result.report()
     assert "late: submitted/s01/01_probability/probability.ipynb (Canvas marked it LATE, 18.5 h after the due " \
            "date 2026-01-11 23:59 UTC; doejane_LATE_12345_901_probability-1.ipynb)" in report
-    assert "superseded (an earlier upload of the same notebook, not collected): " \
+    assert "superseded (an earlier upload of the same notebook, not graded): " \
            "doejane_12345_900_probability.ipynb" in report
     assert "smithbob" not in "\n".join(result.late)
+    kept_aside = course / "collected" / "superseded" / "s01" / "01_probability" / "doejane_12345_900_probability.ipynb"
+    assert b"first try" in kept_aside.read_bytes()  # not graded, not lost either
     with (course / "collected" / "01_probability.csv").open(newline="") as fh:
         kept = {r["student_id"]: r for r in csv.DictReader(fh)}
     assert kept["s01"]["lms_late"] == "yes" and kept["s01"]["superseded"] == "doejane_12345_900_probability.ipynb"

@@ -13,7 +13,8 @@ characters escaped (a file name can hold terminal escape codes).
 What the LMS says about each collected file is kept in ``collected/<assignment>.csv`` (one row per
 student and notebook, rewritten for those collected again) and reported: Canvas's ``LATE`` marker,
 how late it is against an optional due date, and the files it superseded (the same notebook
-uploaded earlier, Canvas's ``-1``, ``-2`` copies), which are not collected.
+uploaded earlier, Canvas's ``-1``, ``-2`` copies), which are not graded but kept in
+``collected/superseded/<student>/<assignment>/``.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class Collected:
         lines = [f"collected {len(self.written)} submission(s)"]
         lines += [f"  {w}" for w in self.written]
         lines += [f"late: {x}" for x in self.late]
-        lines += [f"superseded (an earlier upload of the same notebook, not collected): {x}" for x in self.superseded]
+        lines += [f"superseded (an earlier upload of the same notebook, not graded): {x}" for x in self.superseded]
         lines += [f"kept (the one already collected is as new or newer): {k}" for k in self.kept]
         lines += [f"moved aside, replaced by a newer one: {r}" for r in self.replaced]
         lines += [f"not collected: {u}" for u in self.unmatched]
@@ -187,7 +188,8 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
                 chosen[key] = info
             else:
                 superseded.setdefault(key, []).append(info)
-        total = sum(info.file_size for info in chosen.values())
+        total = sum(info.file_size for info in chosen.values()) + sum(
+            info.file_size for older in superseded.values() for info in older)
         if total > max_total_bytes:
             raise UnsafeZip(f"the notebooks to collect from the zip unpack to {total:,} bytes, over the "
                             f"{max_total_bytes:,} limit in total; nothing written")
@@ -204,7 +206,9 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
             if late:
                 result.late.append(f"{folder} ({late}; {info.filename})")
             result.superseded += [f"{o.filename} ({_when(o):%Y-%m-%d %H:%M:%S}; {folder} is "
-                                  f"{info.filename}, {_when(info):%Y-%m-%d %H:%M:%S})" for o in older]
+                                  f"{info.filename}, {_when(info):%Y-%m-%d %H:%M:%S}; kept in "
+                                  f"{_keep_superseded(root, archive, student, assignment, o, max_member_bytes)})"
+                                  for o in older]
             rows.append({"student_id": student, "notebook": notebook, "file": info.filename,
                          "lms_date_utc": f"{_when(info):%Y-%m-%d %H:%M:%S}",
                          "lms_late": "yes" if marked[info.filename] else "",
@@ -213,6 +217,21 @@ def collect(zip_path: Path, assignment: str, *, lms: str = "auto", roster: Path 
         if rows:
             result.manifest = _keep(root, assignment, rows)
     return result
+
+
+SUPERSEDED = Path("collected") / "superseded"
+
+
+def _keep_superseded(root: Path, archive: zipfile.ZipFile, student: str, assignment: str,
+                     info: zipfile.ZipInfo, max_member_bytes: int) -> str:
+    """Keep an earlier upload under ``collected/superseded/<student>/<assignment>/`` with the
+    zip's own file name (never over a file already kept); returns where, relative to ``root``."""
+    target = root / SUPERSEDED / student / assignment / PurePosixPath(info.filename).name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as src, target.open("wb") as dst:
+            _copy(src, dst, max_member_bytes, info.filename)
+    return str(target.relative_to(root))
 
 
 MANIFEST_COLUMNS = ("student_id", "notebook", "file", "lms_date_utc", "lms_late", "due_utc", "late", "superseded")
