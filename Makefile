@@ -90,7 +90,7 @@ $(VENV)/.installed: $(VENV)/.pyproject.cksum
 KERNELSPEC := $(VENV)/share/jupyter/kernels/bigram-course/kernel.json
 kernel: $(KERNELSPEC)  ## register the course's Python as the notebooks' kernel ("Python 3 (bigram course)") inside .venv
 
-$(KERNELSPEC): $(VENV)/.installed
+$(KERNELSPEC): $(VENV)/.installed course_utils/kernel.py
 	$(BIN)/python -m course_utils.kernel
 
 dot:  ## make sure Graphviz's `dot` program is there (notebook 04 draws graphs with it)

@@ -11,7 +11,9 @@ never run the notebooks.
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from jupyter_client import AsyncKernelManager
@@ -70,11 +72,22 @@ class CourseExecute(Execute):
         super().__init__(**kwargs)
 
 
+HINTS_ARGUMENT = "--IPKernelApp.extra_extensions=course_utils.notebook_hints"
+"""JupyterLab's kernel loads :mod:`course_utils.notebook_hints`: one line for a cell that fails only
+because an exercise is not done yet. :func:`course_spec` (make check, Validate, grading) does not."""
+
+
 def install(prefix: str = sys.prefix) -> str:
     """Install the ``bigram-course`` kernelspec under ``prefix``; returns its folder."""
     from ipykernel.kernelspec import install as ipykernel_install
 
-    return ipykernel_install(kernel_name=KERNEL_NAME, display_name=DISPLAY_NAME, prefix=prefix)
+    folder = ipykernel_install(kernel_name=KERNEL_NAME, display_name=DISPLAY_NAME, prefix=prefix)
+    spec_file = Path(folder) / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    if HINTS_ARGUMENT not in spec["argv"]:
+        spec["argv"].append(HINTS_ARGUMENT)
+    spec_file.write_text(json.dumps(spec, indent=1) + "\n")
+    return folder
 
 
 if __name__ == "__main__":
