@@ -70,10 +70,13 @@ EXTRAS := $(if $(INSTRUCTOR),[test])
 
 # The install is redone when pyproject.toml's content changes, not its date: unpacking a week's
 # archive writes the same file with a new date. This stamp holds its checksum and is rewritten
-# (so made newer than .installed) only when that checksum changes.
+# (so made newer than .installed) only when that checksum changes. A .venv installed before this
+# stamp existed, after pyproject.toml's last change, is taken as it is (the stamp gets its date).
 $(VENV)/.pyproject.cksum: FORCE
 	@mkdir -p $(VENV); sum="$$(cksum < pyproject.toml)"; \
-	[ "$$(cat $@ 2>/dev/null)" = "$$sum" ] || echo "$$sum" > $@
+	if [ ! -e $@ ] && [ $(VENV)/.installed -nt pyproject.toml ]; then \
+		echo "$$sum" > $@; touch -r $(VENV)/.installed $@; \
+	elif [ "$$(cat $@ 2>/dev/null)" != "$$sum" ]; then echo "$$sum" > $@; fi
 
 .PHONY: FORCE
 FORCE:

@@ -134,3 +134,16 @@ def test_a_new_date_on_the_same_pyproject_does_not_reinstall(course):
         project.write("\n# a new dependency\n")
     _, *again = _install(folder, env)
     assert any(c.startswith("uv pip install") for c in again), again
+
+
+def test_a_venv_installed_before_the_stamp_is_kept(course):
+    """A .venv installed (by mtime) after pyproject.toml's last change, before the content stamp
+    existed, is not installed again."""
+    folder, uv, env = course
+    shutil.copy(uv, folder / ".venv" / "bin" / "uv")
+    Path(env["CALLS"]).write_text("")
+    later = (folder / "pyproject.toml").stat().st_mtime + 60
+    (folder / ".venv" / ".installed").touch()
+    os.utime(folder / ".venv" / ".installed", (later, later))
+    _, *calls = _install(folder, env)
+    assert calls == [], calls
