@@ -219,3 +219,43 @@ def test_probability_prints_the_figures_its_text_quotes(assignment, printed):
     _line(out, r"^10 flips, agrees with Beta\(8, 4\): True$")
     _line(out, r"^3,000 flips \(2114 heads\): posterior weights \[nan nan nan nan nan\] \.\.\.$")
     _line(out, r"^3,000 flips: posterior mean 0\.7045, ")
+
+
+INFORMATION, LOSSES = "02_information_theory", "03_losses_optimization"
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(INFORMATION, marks=_group(INFORMATION))])
+def test_information_theory_prints_the_figures_its_text_quotes(assignment, printed):
+    out = printed(assignment)
+    _line(out, r"^NLL = 2\.9442 nats = 4\.2475 bits per letter$")  # "H(p_first) = 4.2475 bits"
+    # "about 19 equally likely letters", and the check of the definition on the uniform model
+    _line(out, r"^perplexity = 18\.99$")
+    _line(out, r"^perplexity of the uniform model on the same names = 26\.00$")
+    # the conditioning answer quotes both entropies
+    _line(out, r"^H\(second\) += 3\.456 bits$")
+    _line(out, r"^H\(second \| first\) = 2\.691 bits +\(the first letter tells 0\.765 bits\)$")
+
+
+def _markdown(assignment: str, cell_id: str) -> str:
+    """The text of one markdown cell of a solution notebook, found by its cell id."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "solutions" / assignment
+    (path,) = folder.glob("*.ipynb")
+    (cell,) = [c for c in nbtools.read(path).cells if c.get("id") == cell_id]
+    return cell.source
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(LOSSES, marks=_group(LOSSES))])
+def test_losses_quotes_the_slopes_of_its_printed_step_counts(assignment, printed):
+    import math
+
+    out = printed(assignment)
+    steps = {int(k): int(s) for k, s in re.findall(r"^kappa = +(\d+): +(\d+) steps$", out, re.MULTILINE)}
+    assert (steps[10], steps[100], steps[500]) == (147, 1233, 5180), steps   # quoted in the text
+    # the prose's two log-log slopes, rounded to two places, from those counts
+    text = _markdown(assignment, "losses-059")
+    quoted = re.search(r"to 100 the slope is (\d\.\d\d), from 100 to 500 it is (\d\.\d\d)", text)
+    assert quoted, text
+    slopes = (math.log(steps[100] / steps[10]) / math.log(10), math.log(steps[500] / steps[100]) / math.log(5))
+    assert quoted.groups() == tuple(f"{s:.2f}" for s in slopes), (quoted.groups(), slopes)
