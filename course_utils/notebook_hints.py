@@ -25,7 +25,6 @@ from . import nbtools
 STUB_MESSAGE = "Exercise not done yet"
 """How the stub of an unfilled exercise starts its NotImplementedError (nbgrader_config.py's code_stub)."""
 _TEST_TITLE = re.compile(r"#\s*Tests for (?P<name>\S+)")
-_YELLOW, _RESET = "\x1b[0;33m", "\x1b[0m"
 
 
 class Hints:
@@ -71,7 +70,7 @@ class Hints:
                 else f"needs {why} first (an exercise above is not done yet)")
         # IPython calls this handler and shows nothing itself; the kernel's _showtraceback sends
         # the error (the same exception, so the cell still fails) with this line as its traceback.
-        shell._showtraceback(etype, value, [f"{_YELLOW}{line}{_RESET}"])
+        shell._showtraceback(etype, value, [line])
 
 
 def load_ipython_extension(shell: Any) -> None:
