@@ -49,7 +49,7 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
-from traitlets import Bool, Unicode
+from traitlets import Bool, List, Unicode
 
 from ..nbtools import is_test_cell
 from . import gradebook as gbk
@@ -107,9 +107,24 @@ def failing_line(traceback: list[str], execution_count) -> int | None:
     return None
 
 
+def _display_data_priority() -> List:
+    return List(["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png", "image/jpeg",
+                 "text/plain"]).tag(config=True)
+
+
+class _FeedbackPreprocessor(NbGraderPreprocessor):
+    """nbgrader's preprocessor base, taking the ``display_data_priority`` that nbconvert's
+    HTMLExporter configures for every converter piece (as nbgrader's GetGrades does), so the
+    Formgrader's Generate Feedback log does not warn that the option is not recognised."""
+
+    display_data_priority = _display_data_priority()
+
+
 class ClearHiddenTestsOfTests(ClearHiddenTests):
     """nbgrader's ``ClearHiddenTests`` on test cells only: a student's cell is the student's text,
     whatever markers it contains."""
+
+    display_data_priority = _display_data_priority()
 
     def preprocess_cell(self, cell: NotebookNode, resources, index: int):
         if not is_test_cell(cell):
@@ -117,14 +132,14 @@ class ClearHiddenTestsOfTests(ClearHiddenTests):
         return super().preprocess_cell(cell, resources, index)
 
 
-class RedactHiddenTests(NbGraderPreprocessor):
+class RedactHiddenTests(_FeedbackPreprocessor):
     """Replace what a test cell's hidden tests show in its outputs by one line per exercise."""
 
     begin_test_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
     end_test_delimeter = Unicode("END HIDDEN TESTS").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources):
-        hidden = ClearHiddenTests(parent=self)  # the same delimiters as the release
+        hidden = ClearHiddenTestsOfTests(parent=self)  # the same delimiters as the release
         self.begin_test_delimeter = hidden.begin_test_delimeter
         self.end_test_delimeter = hidden.end_test_delimeter
         self._exercise = {}
@@ -205,7 +220,7 @@ class RedactHiddenTests(NbGraderPreprocessor):
         return rows
 
 
-class HoldUnreviewed(NbGraderPreprocessor):
+class HoldUnreviewed(_FeedbackPreprocessor):
     """Refuse the page of a submission still to review by hand, as ``make feedback`` holds it back.
 
     nbgrader then writes no page for it (and removes one written before) and reports the
@@ -239,7 +254,7 @@ class HeldBack(ValueError):
     """A page not written because its submission is still to review by hand."""
 
 
-class HideInstructorNotes(NbGraderPreprocessor):
+class HideInstructorNotes(_FeedbackPreprocessor):
     """Drop the grading tools' own lines (failure reasons, repairs, review flags) from the comments
     GetGrades puts on the page: they are written for the instructor, not the student."""
 
