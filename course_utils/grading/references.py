@@ -77,7 +77,7 @@ class ReferenceTensor:
 
     def __pow__(self, exponent: float) -> ReferenceTensor:
         return self._result(self.data ** exponent, (self,), f"**{exponent}",
-                            (exponent * self.data ** (exponent - 1),))
+                            (exponent * self.data ** (exponent - 1) if exponent else 0.0,))
 
     def __neg__(self) -> ReferenceTensor:
         return self._result(-self.data, (self,), "neg", (-1.0,))
