@@ -146,7 +146,8 @@ class _FakeGrading:
         for assignment in todo:
             folder = course / "autograded" / canary.STUDENT / assignment
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "solution.ipynb").write_text("{}")
+            # nbgrader writes the notebook before running it, then again with its outputs
+            (folder / "solution.ipynb").write_text('{"cells": [{"cell_type": "code", "execution_count": 3}]}')
             rows.append(f"{canary.STUDENT},{assignment},1000,1000,graded,")
         (course / "grades.csv").write_text("\n".join(rows) + "\n")
 
@@ -173,6 +174,11 @@ def test_the_canary_shows_its_progress_and_the_summary_its_time(tmp_path, monkey
     err = capsys.readouterr().err
     assert re.search(r"canary: 100%\|.*\| 1/1 \[", err), err  # tqdm's bar, counting solutions
     assert canary.pending(course, [A]) == {}  # remembered: the next run grades no solution
+    # a solution's notebook as nbgrader writes it before running it does not count as graded
+    before = tmp_path / "before"
+    before.mkdir()
+    (before / "solution.ipynb").write_text('{"cells": [{"cell_type": "code", "execution_count": null}]}')
+    assert not canary._has_run(before)
 
     from course_utils.grading.report import Summary
 

@@ -205,14 +205,16 @@ def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
 
 def _grade_solutions(course: Path, todo: list[str], extra_args: list[str], progress: bool):
     """Run the grading command on the scratch course, a bar counting the solutions it has
-    graded (nbgrader writes a solution's autograded notebook when it is done with it)."""
+    graded (nbgrader writes a solution's autograded notebook twice: before running it, and
+    with its outputs when it is done)."""
     from types import SimpleNamespace
 
     from tqdm.auto import tqdm
 
     command = [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
                "--jobs", "1", "--skip-canary", *extra_args, *todo]
-    done = [course / "autograded" / STUDENT / a for a in todo]
+    folders = [course / "autograded" / STUDENT / a for a in todo]
+    done: set[Path] = set()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
             tqdm(total=len(todo), desc="canary", unit="solution", file=sys.stderr, disable=not progress,
                  dynamic_ncols=True) as bar:
@@ -223,13 +225,28 @@ def _grade_solutions(course: Path, todo: list[str], extra_args: list[str], progr
                 finished = True
             except subprocess.TimeoutExpired:
                 finished = False
-            graded = sum(any(d.glob("*.ipynb")) for d in done)
-            bar.update(graded - bar.n)
+            done.update(d for d in folders if d not in done and _has_run(d))
+            bar.update(len(done) - bar.n)
             if finished:
                 break
         out.seek(0)
         err.seek(0)
         return SimpleNamespace(returncode=process.returncode, stdout=out.read(), stderr=err.read())
+
+
+def _has_run(folder: Path) -> bool:
+    """Whether an autograded notebook in ``folder`` carries the outputs of its run (one being
+    written reads as not yet)."""
+    import json
+
+    for path in folder.glob("*.ipynb"):
+        try:
+            cells = json.loads(path.read_text()).get("cells", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        if any(c.get("execution_count") is not None for c in cells if isinstance(c, dict)):
+            return True
+    return False
 
 
 def _verdict(course: Path, assignment: str, row: dict | None, auto: float, run) -> str | None:
