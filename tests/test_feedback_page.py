@@ -78,6 +78,20 @@ def test_without_a_check_hint_the_page_says_only_what_the_test_checks(evalue, en
                              "is positive but which is not convex.")
 
 
+@pytest.mark.parametrize("hint", ["expected False for an indefinite Hessian",
+                                  "[[1, 3], [3, 1]] has a negative eigenvalue",  # the hidden input
+                                  "its eigenvalues are 4 and -2"])  # numbers of the hidden block... or not
+def test_a_hint_that_gives_the_hidden_test_away_stays_off_the_page(hint):
+    source = HIDDEN_CELL.replace("look at the eigenvalues of the Hessian, not its diagonal", hint)
+    if "4 and -2" in hint:  # a reference value the hidden code holds
+        source = source.replace("False, 'hessian", "bool(min(4, -2) >= 0), 'hessian")
+    nb = _nb(_failure(f"hessian_is_convex(...): expected False, got True. Hint: {hint}"))
+    nb.cells[1].source = source
+    nb, _ = _redact(nb)
+    (output,) = nb.cells[1].outputs
+    assert "Hint" not in output.evalue and "It checks:" in output.evalue
+
+
 def test_the_page_starts_with_one_row_per_exercise():
     nb, resources = _redact(_nb(_failure()))
     assert [(r["exercise"], r["kind"], r["score"], r["points"], r["state"]) for r in resources["course_summary"]] == [

@@ -80,6 +80,20 @@ def hint_of(output: dict) -> str | None:
     return (hint or None) if found else None
 
 
+NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e-?\d+)?")
+HINT_ARGUMENT = re.compile(r"""hint\s*=\s*[rf]?(["'])(?:\\.|(?!\1).)*\1""")
+
+
+def reveals(hint: str, hidden: str) -> bool:
+    """Whether a hidden check's hint gives away what the hidden tests use: it says "expected",
+    or names a number (other than 0 and 1) that the hidden block's code holds (an input or a
+    reference value), the hints themselves aside. Such a hint stays off the page."""
+    if "expected" in hint.lower():
+        return True
+    code = HINT_ARGUMENT.sub("", hidden)
+    return any(n not in ("0", "1") and n in code for n in NUMBER.findall(hint))
+
+
 def hidden_regions(source: str, begin: str, end: str) -> list[tuple[int, int, str | None]]:
     """(first line, last line, what it checks) of each hidden block; lines count from 1."""
     regions, start, what = [], None, None
@@ -184,7 +198,9 @@ class RedactHiddenTests(_FeedbackPreprocessor):
                 if what:
                     message += f" It checks: {what}."
                 hint = hint_of(output)
-                if hint:
+                block = region or regions[0]
+                hidden = "\n".join(cell.source.splitlines()[block[0] - 1:block[1]])
+                if hint and not reveals(hint, hidden):
                     message += f" Hint: {hint}"
             outputs.append(NotebookNode(output_type="error", ename="TestFailed", evalue=message,
                                         traceback=[message]))
