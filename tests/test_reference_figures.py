@@ -110,6 +110,8 @@ def test_counting_notebook_prints_the_held_out_figures(assignment, printed):
     _line(out, r"^bigram \(k = 0\.3\), dev bits per character: 3\.5389$")
     for k, loss in (("0", "2.1857"), ("0.1", "2.1895"), ("1", "2.2126")):
         _line(out, rf"^trigram training loss on all names, k = {re.escape(k)}: {re.escape(loss)}$")
+    # the number of training examples that the n-gram question weighs the contexts against
+    _line(out, r"^training examples \(the same for every order n\): 182,625$")
     _line(out, r"^bigram  \(k = 0\.3\): dev 2\.4530, test 2\.4580$")
     _line(out, r"^trigram \(k = 0\.1\): dev 2\.2225, test 2\.2240$")
     _line(out, r"^dev perplexity: bigram 11\.62, trigram 9\.23$")
