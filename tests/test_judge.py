@@ -450,6 +450,28 @@ except RuntimeError as exc:
         assert secret not in text, (secret, text)
 
 
+def test_a_function_the_student_can_see_runs_in_the_kernel_a_hidden_one_in_the_judge():
+    """A function written in a test's visible part is no secret: it crosses as code, so an optimiser
+    calling a test's gradient a thousand times does not make a thousand round trips. A hidden one
+    stays a call-back (issue 28, point 5)."""
+    student = "import os\nKERNEL_PID = os.getpid()\ndef call_many(f, n):\n    return [f() for _ in range(n)][-1]\n"
+    test = """
+import os
+def _where():
+    import os
+    return os.getpid()
+check_equal(call_many(_where, 2000), KERNEL_PID, "a visible function runs in the kernel")
+### BEGIN HIDDEN TESTS
+def _hidden_where():
+    import os
+    return os.getpid()
+check_equal(call_many(_hidden_where, 1), os.getpid(), "a hidden function runs in the judge")
+### END HIDDEN TESTS
+"""
+    (cell,) = judge_cells(student, test)
+    assert errors(cell) == [], errors(cell)
+
+
 def test_a_kernel_that_sends_too_much_fails_its_cell_not_the_grader():
     """The judge reads at most ``max_bytes`` from the kernel per test cell, counted after inflating
     (RPyC compresses: 8 MiB of zeros cross as a few KiB)."""

@@ -263,6 +263,37 @@ def _own(module: Any) -> bool:
             and not module.startswith(__package__))
 
 
+def hidden_lines(source: str) -> frozenset[int]:
+    """The 1-based line numbers of a test cell's hidden blocks, their marker lines included."""
+    hidden, inside = set(), False
+    for number, line in enumerate(source.splitlines(), start=1):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        if inside:
+            hidden.add(number)
+        if "END HIDDEN TESTS" in line:
+            inside = False
+    return frozenset(hidden)
+
+
+def _code_lines(code: types.CodeType) -> set[int]:
+    lines = {line for _, _, line in code.co_lines() if line is not None} | {code.co_firstlineno}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            lines |= _code_lines(const)
+    return lines
+
+
+def written_in_view(obj: Any, hidden: frozenset[int]) -> bool:
+    """A plain function the test cell defines in its visible part: the student sees its code anyway,
+    so it may run in the kernel (a gradient called a thousand times by an optimiser costs a thousand
+    round trips as a call-back). Whatever it reads from the test's namespace travels with it as data."""
+    code = getattr(obj, "__code__", None)
+    return (type(obj) is types.FunctionType and getattr(obj, "__module__", None) == NAMESPACE
+            and isinstance(code, types.CodeType) and code.co_filename == CELL_FILE
+            and not (_code_lines(code) & hidden))
+
+
 def _own_code(obj: Any) -> bool:
     """A function, method or class of the tests (not a library's), which never crosses as code."""
     if isinstance(obj, types.MethodType):
@@ -300,6 +331,9 @@ class _Pickler(cloudpickle.Pickler):
         if not self._lend:
             from .kernel import helper, remote
 
+            if written_in_view(obj, self._judge.hidden):
+                self._judge.resolve_globals(obj.__code__)
+                return super().reducer_override(obj)
             if _own_code(obj):
                 name = getattr(obj, "__name__", "function")
                 return helper, (self._judge.serial, self._judge.export(obj), str(name)[:100])
@@ -439,6 +473,8 @@ class Judge:
         self.namespace = _Namespace(self, imports)
         self._stuck = False
         self.requests = 0
+        self.hidden: frozenset[int] = frozenset()
+        """Lines of the current test cell that are hidden tests (their functions never cross as code)."""
 
     @classmethod
     def for_release(cls, release, **kwargs) -> Judge:
@@ -463,6 +499,7 @@ class Judge:
         self._helper_errors = []
         self.received, self.overflowed, self.lent, self.over_time = 0, False, False, False
         self._cancelled.clear()
+        self.hidden = hidden_lines(source)
         out = io.StringIO()
         error: BaseException | None = None
         if self._stuck or self.abandoned:
