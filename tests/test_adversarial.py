@@ -33,7 +33,8 @@ from course_utils import nbtools
 from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
-from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+from .sandboxed import sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
@@ -43,17 +44,7 @@ PARTIAL = {"first_letter_distribution", "total_probability", "interval_probabili
 SECRET_OTHER = "SECRET-OF-ANOTHER-STUDENT-4c1f"
 SECRET_SOLUTIONS = "SECRET-OF-THE-INSTRUCTOR-9a2e"
 
-try:
-    check_bwrap()
-    _PROBLEM = None
-except SandboxUnavailable as exc:
-    _PROBLEM = str(exc)
-
-pytestmark = [
-    pytest.mark.notebook,
-    pytest.mark.xdist_group("adversarial"),
-    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
-]
+pytestmark = sandboxed_class("adversarial")
 
 PROBE = '''
 def probe(what, action):

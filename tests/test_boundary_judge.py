@@ -32,7 +32,8 @@ import pytest
 from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
-from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+from .sandboxed import sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 20
@@ -42,17 +43,7 @@ FIRST = 2  # points of first_letter_distribution, the exercise the attacks hijac
 HELPER_TEXT = "A distribution whose mass is multiplied by a factor"
 """The docstring of a class only a hidden test of 01_probability defines."""
 
-try:
-    check_bwrap()
-    _PROBLEM = None
-except SandboxUnavailable as exc:
-    _PROBLEM = str(exc)
-
-pytestmark = [
-    pytest.mark.notebook,
-    pytest.mark.xdist_group("boundary_judge"),
-    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
-]
+pytestmark = sandboxed_class("boundary_judge")
 
 EXPECTED = {
     "honest_correct": AUTO,

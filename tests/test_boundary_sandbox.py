@@ -42,23 +42,14 @@ from nbgrader import utils
 from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
-from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+from .sandboxed import sandboxed_class
 
 A = "04_autograd"
 CELL_TIMEOUT = 60
 TIME_LIMIT = 2400
 
-try:
-    check_bwrap()
-    _PROBLEM = None
-except SandboxUnavailable as exc:
-    _PROBLEM = str(exc)
-
-pytestmark = [
-    pytest.mark.notebook,
-    pytest.mark.xdist_group("boundary"),
-    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
-]
+pytestmark = sandboxed_class("boundary")
 
 READS_TESTS = """
 import os, course_utils

@@ -33,7 +33,8 @@ from course_utils.grading import grade as grade_cmd
 from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
-from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+from .sandboxed import sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 30  # seconds per cell for this class (the course uses 60): room for a loaded machine
@@ -41,17 +42,7 @@ TIME_LIMIT = 75  # zz_slow takes all of it; an honest submission takes ~10 s
 AUTO = 18
 PARTIAL = {"first_letter_distribution", "total_probability", "interval_probability"}
 
-try:
-    check_bwrap()
-    _PROBLEM = None
-except SandboxUnavailable as exc:
-    _PROBLEM = str(exc)
-
-pytestmark = [
-    pytest.mark.notebook,
-    pytest.mark.xdist_group("hostile"),
-    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
-]
+pytestmark = sandboxed_class("hostile")
 
 # student -> (status, score (None: empty), words the detail must contain)
 EXPECTED = {

@@ -18,24 +18,15 @@ import pytest
 from bench.load import cpu_hog
 from course_utils.grading import grade
 from course_utils.grading.authoring import synthetic as syn
-from course_utils.grading.sandbox import SandboxUnavailable, check_bwrap
+
+from .sandboxed import sandboxed_class
 
 A = "01_probability"
 AUTO = 18
 CELL_LIMIT = 8  # seconds per cell for this class (the course: 60)
 SLOW_SECONDS = 3  # CPU seconds the slow student's answer cell burns: well inside CELL_LIMIT
 
-try:
-    check_bwrap()
-    _PROBLEM = None
-except SandboxUnavailable as exc:
-    _PROBLEM = str(exc)
-
-pytestmark = [
-    pytest.mark.notebook,
-    pytest.mark.xdist_group("load"),
-    pytest.mark.skipif(_PROBLEM is not None, reason=f"the sandbox cannot run here: {_PROBLEM}"),
-]
+pytestmark = sandboxed_class("load")
 
 EXPECTED = {
     "endless_loop": ("graded", AUTO - 2),  # total_probability's test stopped at the limit
