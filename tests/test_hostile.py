@@ -38,7 +38,8 @@ from .sandboxed import sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 30  # seconds per cell for this class (the course uses 60): room for a loaded machine
-TIME_LIMIT = 75  # zz_slow takes all of it; an honest submission takes ~10 s
+TIME_LIMIT = 180  # the wall-clock backstop: zz_slow (sleeping, so no CPU) takes all of it; an honest
+# submission takes ~10 s quiet, a minute on a machine several times oversubscribed
 AUTO = 18
 PARTIAL = {"first_letter_distribution", "total_probability", "interval_probability"}
 
@@ -118,7 +119,7 @@ def build_class(course: Path) -> dict[str, int]:
     (course / "submitted" / "linked_folder" / A).symlink_to(course / "solutions" / A)
     submit("host_writer", with_cells(HOST_WRITER))
     # Last in the queue: when it is killed, the other worker is idle and the queue empty.
-    submit("zz_slow", with_cells(*[f"import time\ntime.sleep({CELL_TIMEOUT - 5})"] * 8))
+    submit("zz_slow", with_cells(*[f"import time\ntime.sleep({CELL_TIMEOUT - 5})"] * 10))
 
     points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
               for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")
