@@ -26,6 +26,8 @@ c.ClearSolutions.text_stub = "_Write your answer here._"
 # Per-cell time limit when grading or validating. The slowest solution cell
 # (the 100 full-batch steps of notebook 06) takes a few seconds; 60 s leaves a
 # slower but correct answer plenty of room while bounding an endless loop.
+# Validate counts wall-clock seconds; grading counts what the kernel's processes
+# use (CPU seconds), so that a busy grading machine does not change a grade.
 c.Execute.timeout = 60
 
 # nbgrader gives 0 to a test cell that wrote anything to stderr. A warning from
@@ -55,12 +57,12 @@ c.HTMLExporter.filters = {"markdown2html": "course_utils.grading.safe_html.SafeM
 # nbgrader's own Validate never imports it. Needs root and `apt-get install bubblewrap`.
 c.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
 c.SandboxProvisioner.memory_mb = 4096  # address space per process (notebook 06 peaks at 2.0 GB)
-c.SandboxProvisioner.cpu_seconds = 300  # CPU time of the kernel
-c.SandboxProvisioner.wall_seconds = 600  # wall clock per notebook
+c.SandboxProvisioner.cpu_seconds = 300  # CPU seconds per notebook, the kernel's processes together
+c.SandboxProvisioner.wall_seconds = 3000  # wall-clock backstop per notebook, against a stuck kernel
 
 # The grading command's own settings (course_utils/grading/settings.py lists them all; make grade's
 # options override them for one run).
-c.Grading.time_limit = 600  # seconds per submission before it fails (an endless loop ignoring Ctrl-C)
+c.Grading.time_limit = 3600  # wall-clock backstop per submission (the limits that grade count CPU seconds)
 
 # nbgrader's own autograde (`nbgrader autograde`, the Formgrader's Autograde button) runs
 # notebooks the way the grading command does: in the sandbox, with every test cell judged
