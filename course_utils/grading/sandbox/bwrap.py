@@ -68,9 +68,29 @@ def check_bwrap(name: str = "bwrap") -> str:
     if done.returncode != 0:
         raise SandboxUnavailable(
             f"bubblewrap ({path}) cannot create a sandbox here: {done.stderr.strip() or done.returncode}. "
-            "It needs root or unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1); "
-            f"inside a container, run it with --privileged. {OPT_OUT_HINT}.")
+            f"{namespace_fix()} {OPT_OUT_HINT}.")
     return path
+
+
+def namespace_fix() -> str:
+    """What lets bubblewrap build its namespaces on this machine, as far as it can tell."""
+    def read(path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+
+    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1":
+        return ("AppArmor restricts namespaces here (Ubuntu 24.04 and later): allow bwrap with an AppArmor "
+                "profile (`userns,` for /usr/bin/bwrap, as Ubuntu's bwrap-userns-restrict profile does) or "
+                "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`.")
+    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or "KUBERNETES_SERVICE_HOST" in os.environ:
+        return ("This looks like a container: run it as root with CAP_SYS_ADMIN and unconfined seccomp and "
+                "AppArmor profiles (Kubernetes: the securityContext of cluster/kubernetes/grade-job.yaml; "
+                "Docker: --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined).")
+    return ("It needs root, or unprivileged user namespaces (`sudo sysctl kernel.unprivileged_userns_clone=1`, "
+            "and user.max_user_namespaces above 0).")
 
 
 class Mounts:
