@@ -308,8 +308,8 @@ def test_feedback_never_shows_hidden_tests(graded):
         page = (graded.course / "feedback" / item / "probability.html").read_text()
         text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
         # A line the student wrote themselves is theirs to see, even when a hidden test has it too.
-        own = nbformat.read(graded.course / "submitted" / item / "probability.ipynb", 4)
-        theirs = {" ".join(line.split()) for cell in own.cells for line in cell.source.splitlines()}
+        theirs = {" ".join(line.split()) for path in (graded.course / "submitted" / item).glob("*.ipynb")
+                  for cell in nbformat.read(str(path), 4).cells for line in cell.source.splitlines()}
         leaked = sorted(s for s in secret if s in text and not any(s in line for line in theirs))
         assert leaked == [], f"feedback of {item} shows hidden test lines: {leaked[:3]}"
 
