@@ -107,3 +107,40 @@ def test_two_shards_at_once_fill_one_postgres_gradebook(names_file, postgres_url
     assert got == expected, "\n".join(f"{r['student_id']}: {r['status']} {r['detail']}" for r in rows) + \
         "\n" + "\n".join(outputs)
     assert all(nbformat.read(course / "autograded" / s / A / f"{name}.ipynb", 4) for s in CLASS)
+
+
+def test_a_shard_with_nothing_to_grade_waits_its_turn_to_create_the_gradebook(postgres_url, tmp_path):
+    """A Slurm array's shard that drew no student opened the empty gradebook to export while another
+    shard created its tables, and failed on CREATE TYPE ... already exists."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    from course_utils.grading.grade import REGISTER_LOCK
+
+    url = make_url(postgres_url)
+    server = dict(user="grader", host=url.query["host"], port=int(url.query["port"]))
+    admin = psycopg2.connect(dbname="postgres", **server)
+    admin.autocommit = True
+    admin.cursor().execute("CREATE DATABASE fresh")
+    course = syn.make_course(tmp_path / "course", [A])
+    holder = psycopg2.connect(dbname="fresh", **server)
+    holder.autocommit = True
+    holder.cursor().execute("SELECT pg_advisory_lock(%s)", (REGISTER_LOCK,))  # another shard's turn
+    shard = subprocess.Popen(
+        [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--db-url",
+         url.set(database="fresh").render_as_string(hide_password=False), "--shard", "2/2",
+         "--no-progress", "--skip-canary", "--output", str(tmp_path / "2.csv")],
+        cwd=COURSE_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            shard.communicate(timeout=10)  # it waits instead of creating the tables meanwhile
+        tables = holder.cursor()
+        tables.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchone()[0] == 0
+        holder.cursor().execute("SELECT pg_advisory_unlock(%s)", (REGISTER_LOCK,))
+        out = shard.communicate(timeout=120)[0]
+        assert shard.returncode == 0, out[-5000:]
+    finally:
+        shard.kill()
+        holder.close()
+        admin.close()

@@ -224,6 +224,11 @@ def _grade(settings: Grading, chosen, output, started, *, shard, force, progress
     from nbgrader.api import Gradebook
 
     root, db_url, course_id = settings.root, settings.gradebook, settings.course_id
+    if not db_url.startswith("sqlite:"):
+        with _registering(db_url):
+            # Opening a gradebook creates its tables when missing, check-then-create: a shard with
+            # no submission of its own opens it only to export, and did so while another created it.
+            Gradebook(db_url, course_id).close()
     tasks = [] if export_only else find_submissions(root, chosen, shard, students)
     summary = Summary([], [(t.student, t.assignment) for t in tasks], output=output)
     todo = []
