@@ -104,6 +104,9 @@ def test_the_formgraders_autograde_reports_the_fault_and_keeps_the_score(graded,
     assert "grading environment" in result.get("log", "") + result.get("error", "")
     assert _score(course) == score
     assert _row(course)["detail"].startswith("grading environment:"), _row(course)
+    # nbgrader's autograde sets it without try/finally; left set, the Formgrader's next kernels
+    # would take themselves for autograded and keep their checks silent.
+    assert "NBGRADER_EXECUTION" not in os.environ
 
 
 def test_a_fault_found_after_the_notebook_ran_is_the_graders(graded, names_file, monkeypatch):

@@ -337,6 +337,10 @@ class _CourseStep(Preprocessor):
                    "No score was changed (the gradebook keeps those of its last grading); fix the machine "
                    "and autograde it again")
         self.log.error(message)
+        # nbgrader sets NBGRADER_EXECUTION around the conversion without try/finally, so an error
+        # raised inside it stays in the Formgrader's process and silences its next kernels' checks.
+        # After a conversion that ends normally nbgrader deletes it; do the same.
+        os.environ.pop("NBGRADER_EXECUTION", None)
         raise GraderFault(message)
 
 
