@@ -10,6 +10,7 @@ this step then copies every notebook the student does not have yet into
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -51,7 +52,11 @@ def add_missing(root: Path) -> tuple[list[Path], list[Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    root = Path(argv[0]) if argv else Path.cwd()
+    """Copy the released notebooks a student does not have yet into ``notebooks/``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", nargs="?", type=Path, default=Path.cwd(),
+                        help="the course folder, which holds releases/ (default: this one)")
+    root = parser.parse_args(argv).root
     try:
         added, kept = add_missing(root)
     except FileNotFoundError as exc:
@@ -67,4 +72,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

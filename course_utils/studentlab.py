@@ -12,6 +12,7 @@ this course do not use; validating does not. The only kernel offered is the cour
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -57,8 +58,11 @@ def configure(config_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else Path(sys.prefix) / "etc" / "jupyter"
+    """Write the student view into a Jupyter config folder (default: this environment's)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config_dir", nargs="?", type=Path, default=Path(sys.prefix) / "etc" / "jupyter",
+                        help="a Jupyter config folder (default: this environment's, %(default)s)")
+    target = parser.parse_args(argv).config_dir
     configure(target)
     print(f"JupyterLab set up for students in {target}: Validate on, the instructor's nbgrader tools off, "
           f"only the course's kernel offered.")

@@ -3,12 +3,15 @@
 A student's Run All should render the whole lecture before any exercise is done, so every cell
 that cannot run until then carries ``raises-exception`` (JupyterLab and nbclient run on past it):
 exercise and test cells, and each cell that reads a name such a cell binds. The tags change no
-score (grading and Validate already run every cell). Run ``python -m course_utils.grading.tags``
-after editing ``solutions/``, then ``make release``.
+score (grading and Validate already run every cell). Run it after editing ``solutions/``, then
+``make release``:
+
+    course-tags          # or: python -m course_utils.grading.authoring.tags
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -53,7 +56,11 @@ def tag_notebook(nb: nbformat.NotebookNode) -> int:
     return count
 
 
-def main(root: Path = COURSE_ROOT) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Tag every solution notebook of the course in place."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=COURSE_ROOT, help="the course folder (default: this one)")
+    root = parser.parse_args(argv).root
     for assignment in assignments(root):
         for path in source_notebooks(assignment, root):
             nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
