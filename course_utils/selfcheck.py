@@ -2,7 +2,7 @@
 
     make check                      # every notebook under notebooks/
     make check ASSIGNMENT=01_probability                            # that notebook only
-    python -m course_utils.selfcheck notebooks/01_probability/probability.ipynb
+    course-check notebooks/01_probability/probability.ipynb   # or: python -m course_utils.selfcheck
 
 Each notebook runs from a fresh kernel, top to bottom, exactly as nbgrader's
 Validate button runs it. Only the visible tests are in your copy, so "passed"

@@ -8,7 +8,7 @@ stops there and says which cell failed and how to fix it. A passing canary is
 remembered (in ``.canary/`` of the course folder) until the solution, the course
 package, the configuration, the data file or the installed libraries change.
 
-    python -m course_utils.grading.canary [ASSIGNMENT ...]
+    course-canary [ASSIGNMENT ...]      # or: python -m course_utils.grading.canary
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 
 from .. import nbtools
+from . import errors
 from . import gradebook as gbk
 from .course import COURSE_ROOT, source_notebooks
 from .course import assignments as all_assignments
@@ -297,8 +298,9 @@ if __name__ == "__main__":
 # ("grading environment: ..."), and nbgrader reports an error (exit status 1 on the command
 # line, an error in the Formgrader) instead of a success.
 
-class GraderFault(RuntimeError):
-    """The grading machine, not the submission, kept this notebook from being graded."""
+class GraderFault(errors.GraderFault, RuntimeError):
+    """The grading machine, not the submission, kept this notebook from being graded: raised to stop
+    nbgrader's autograde (the gradebook records an :class:`.errors.EnvironmentFault`)."""
 
 
 class _CourseStep(Preprocessor):
@@ -329,9 +331,10 @@ class _CourseStep(Preprocessor):
         from nbgrader.api import Gradebook
 
         _, course_id, db_url, assignment, student, notebook = self._where(resources)
-        detail = gbk.ENVIRONMENT_FAULT + reason
+        detail = str(errors.EnvironmentFault(reason))
         with Gradebook(db_url, course_id) as gb:
-            gbk.record_failure(gb, assignment, student, detail + KEPT, notebook=notebook, keep_scores=True)
+            gbk.record_failure(gb, assignment, student, errors.EnvironmentFault(reason + KEPT),
+                               notebook=notebook, keep_scores=True)
         self._refresh(resources)
         message = (f"{student}/{assignment} was not graded, through a fault of the grading machine: {detail}. "
                    "No score was changed (the gradebook keeps those of its last grading); fix the machine "
@@ -380,9 +383,16 @@ class AttributeFaults(_CourseStep):
 
 
 class RefreshGrades(_CourseStep):
-    """grades.csv follows the gradebook after nbgrader's own autograde (:func:`.gradebook.refresh_csv`)."""
+    """After nbgrader's own autograde has saved the notebook's scores: the course's outcome says
+    graded (an earlier failure, note or flag no longer holds), and grades.csv follows the
+    gradebook (:func:`.gradebook.refresh_csv`)."""
 
     def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        _, course_id, db_url, assignment, student, _ = self._where(resources)
+        with Gradebook(db_url, course_id) as gb:
+            gbk.finish(gb, assignment, student, {})
         self._refresh(resources)
         return nb, resources
 

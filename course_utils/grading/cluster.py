@@ -2,8 +2,8 @@
 
 ``--shard auto`` takes the shard from the engine running the job (:func:`shard_from_engine`).
 Each sharded run records how it went in ``autograded/.shards/<i>of<n>.json`` in the shared
-course folder (:class:`ShardState`); after the array, ``python -m course_utils.grading.cluster
-finish`` says which shards have not finished or failed and, once all have, writes the class's
+course folder (:class:`ShardState`); after the array, ``course-cluster finish`` (``make
+finish-shards``) says which shards have not finished or failed and, once all have, writes the class's
 grades.csv, feedback and LMS export from the shared gradebook.
 """
 

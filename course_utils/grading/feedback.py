@@ -1,6 +1,6 @@
 """Per-student feedback that keeps the hidden tests hidden.
 
-    python -m course_utils.grading.feedback [ASSIGNMENT ...] [--shard i/n] [--db-url URL]
+    course-feedback [ASSIGNMENT ...] [--shard i/n] [--db-url URL]   # or python -m course_utils.grading.feedback
 
 (``make feedback`` runs this.) nbgrader's ``GenerateFeedback`` converter writes
 ``feedback/<student>/<assignment>/<notebook>.html`` from the autograded

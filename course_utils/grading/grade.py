@@ -1,6 +1,7 @@
 """``make grade``: autograde every submission of the class into nbgrader's gradebook, then write grades.csv.
 
-    python -m course_utils.grading.grade [ASSIGNMENT ...] [--jobs N] [--shard i/n] [--force] ...
+    course-grade [ASSIGNMENT ...] [--jobs N] [--shard i/n] [--force] ...
+    python -m course_utils.grading.grade ...   # the same, without the installed command
 
 Each submission under ``submitted/<student_id>/<assignment_id>/`` is graded by nbgrader's own
 ``Autograde`` (:mod:`.autograde`) on a worker (:mod:`.pool`); one already graded is skipped

@@ -6,6 +6,8 @@ released stub contains is boilerplate, and what most of the class shares is what
 exercise converges to, so neither counts. A pair of students is flagged by the number of
 exercises on which they share uncommon code, never by one short answer. The gradebook is
 not read or written: similarity is evidence to look at, not a score.
+
+    make similarity [ASSIGNMENT=...]          # or: course-similarity [ASSIGNMENT ...]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ notebook: in the TODO banner, the lecture's prose, another cell. Comment markers
 are stripped and the notebook's lines joined, so a statement that a banner wraps
 over two comment lines is found too.
 
-    python -m course_utils.grading.dictation [--detail] [ASSIGNMENT ...]
+    course-dictation [--detail] [ASSIGNMENT ...]   # or: python -m course_utils.grading.authoring.dictation
 
 prints one line per notebook and the course's total; ``--detail`` lists the
 dictated lines of every exercise that has some. Issue 16 sets the limits the test

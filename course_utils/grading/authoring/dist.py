@@ -6,7 +6,7 @@ It holds the released notebooks of the chosen assignments (under ``releases/``, 
 fetch, and a README made of the main README's student sections. No ``solutions/``,
 tests or gradebook.
 
-    make dist [ASSIGNMENTS="00_math_toolkit 01_probability"]   # or: python -m course_utils.grading.dist
+    make dist [ASSIGNMENTS="00_math_toolkit 01_probability"]   # or: course-dist [ASSIGNMENT ...]
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ The grading command's source scan (:mod:`.integrity`) must find nothing in any
 listed answer: every answer here is an honest attempt, so a finding is a false
 alarm to fix.
 
-    python -m course_utils.grading.fidelity 01_probability
+    course-fidelity 01_probability      # or: python -m course_utils.grading.authoring.fidelity
 """
 
 from __future__ import annotations

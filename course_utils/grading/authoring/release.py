@@ -5,6 +5,8 @@ may be written. It generates into a scratch folder first and then copies a file
 into ``notebooks/`` when it is missing, or when the copy there is exactly what
 git has committed (so it holds nobody's work). A student notebook with local
 edits is never overwritten without ``--force``, and then a backup is kept.
+
+    make release [FORCE=1]                    # or: course-release [--force] [ASSIGNMENT ...]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ student version untouched. Both are autograded and get feedback (nbgrader's own
 commands, configured by the course's ``nbgrader_config.py``), and ``nbgrader export`` writes
 the grades. Used by the test suite, and by an instructor before releasing:
 
-    python -m course_utils.grading.roundtrip 01_probability
+    course-roundtrip 01_probability     # or: python -m course_utils.grading.authoring.roundtrip
 """
 
 from __future__ import annotations
