@@ -16,13 +16,9 @@ in the course folder may change but what grading writes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import nbformat
@@ -30,11 +26,9 @@ import pytest
 from nbgrader import utils
 
 from course_utils import nbtools
-from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
-from course_utils.grading.course import COURSE_ROOT
 
-from .sandboxed import sandboxed_class
+from .sandboxed import grade_class, sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
@@ -324,37 +318,16 @@ def build_class(course: Path, port: int) -> dict[str, int]:
     return {"honest_correct": AUTO, "honest_partial": sum(points[f"{e}_test"] for e in PARTIAL)}
 
 
-GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv", ".canary")
-
-
-def _tree(course: Path) -> dict[str, str]:
-    """sha256 of every file of the course folder but what grading writes."""
-    return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(course.rglob("*"))
-            if p.is_file() and p.relative_to(course).parts[0] not in GRADER_OUTPUTS}
-
-
 @pytest.fixture(scope="module")
 def graded(names_file, tmp_path_factory):
     course = syn.make_course(tmp_path_factory.mktemp("adversarial"), [A])
     port, accepted, stop = _tcp_server()
     try:
         honest = build_class(course, port)
-        before = _tree(course)
-        started = time.monotonic()
-        # --skip-canary: the canary (the solution graded first) is test_canary's and test_grading's.
-        run = subprocess.run(
-            [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
-             "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT),
-             "--skip-canary"],
-            cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900)
-        seconds = time.monotonic() - started
+        graded = grade_class(course, cell_timeout=CELL_TIMEOUT, time_limit=TIME_LIMIT, timeout=900)
     finally:
         stop()
-    assert run.returncode == 0, run.stderr[-3000:]
-    rows = {r["student_id"]: r for r in gbk.read_csv(course / "grades.csv")}
-    return {"course": course, "rows": rows, "honest": honest, "before": before, "after": _tree(course),
-            "accepted": accepted, "seconds": seconds, "stdout": run.stdout}
+    return {**graded, "honest": honest, "accepted": accepted}
 
 
 def _outputs(course: Path, student: str) -> str:

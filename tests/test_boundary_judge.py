@@ -20,20 +20,14 @@ autograded notebook, and every submission keeps the score its honest answers ear
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_utils.grading import gradebook as gbk
 from course_utils.grading.authoring import synthetic as syn
-from course_utils.grading.course import COURSE_ROOT
 
-from .sandboxed import sandboxed_class
+from .sandboxed import grade_class, sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 20
@@ -123,32 +117,13 @@ def build_class(course: Path, markers: Path) -> None:
         syn.submit(course, student, A, nb, nb_name)
 
 
-GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv", ".canary")
-
-
-def _tree(course: Path) -> dict[str, str]:
-    return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(course.rglob("*"))
-            if p.is_file() and p.relative_to(course).parts[0] not in GRADER_OUTPUTS}
-
-
 @pytest.fixture(scope="module")
 def graded(names_file, tmp_path_factory):
     course = syn.make_course(tmp_path_factory.mktemp("boundary_judge"), [A])
     markers = tmp_path_factory.mktemp("markers")  # outside the sandbox, writable by the grader
     build_class(course, markers)
-    before = _tree(course)
-    started = time.monotonic()
-    run = subprocess.run(
-        [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
-         "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT),
-         "--skip-canary"],
-        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=1200)
-    seconds = time.monotonic() - started
-    assert run.returncode == 0, run.stderr[-3000:]
-    rows = {r["student_id"]: r for r in gbk.read_csv(course / "grades.csv")}
-    return {"course": course, "markers": markers, "rows": rows, "before": before,
-            "after": _tree(course), "seconds": seconds, "stdout": run.stdout}
+    graded = grade_class(course, cell_timeout=CELL_TIMEOUT, time_limit=TIME_LIMIT, timeout=1200)
+    return {**graded, "markers": markers}
 
 
 def test_nothing_the_kernel_sends_runs_in_the_grader(graded):

@@ -26,12 +26,9 @@ notebook: the time limit here is generous.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -39,11 +36,11 @@ import nbformat
 import pytest
 from nbgrader import utils
 
-from course_utils.grading import gradebook as gbk
+from course_utils.grading import errors
 from course_utils.grading.authoring import synthetic as syn
 from course_utils.grading.course import COURSE_ROOT
 
-from .sandboxed import sandboxed_class
+from .sandboxed import grade_class, sandboxed_class
 
 A = "04_autograd"
 CELL_TIMEOUT = 60
@@ -212,33 +209,15 @@ def build_class(course: Path) -> dict[str, tuple]:
     }
 
 
-GRADER_OUTPUTS = ("autograded", "gradebook.db", "grades.csv", ".canary")
-
-
-def _tree(course: Path) -> dict[str, str]:
-    """sha256 of every file of the course folder but what grading writes."""
-    return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(course.rglob("*"))
-            if p.is_file() and p.relative_to(course).parts[0] not in GRADER_OUTPUTS}
-
-
 @pytest.fixture(scope="module")
 def graded(names_file, tmp_path_factory):
     course = syn.make_course(tmp_path_factory.mktemp("boundary"), [A])
     scratch = Path(tempfile.mkdtemp(prefix="boundary-", dir="/tmp"))
     expected = build_class(course)
-    before = _tree(course)
-    run = subprocess.run(
-        [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
-         "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT),
-         "--skip-canary"],
-        cwd=COURSE_ROOT, capture_output=True, text=True, timeout=3600,
-        env={**os.environ, "TMPDIR": str(scratch)})
-    assert run.returncode == 0, run.stderr[-3000:]
-    rows = {r["student_id"]: r for r in gbk.read_csv(course / "grades.csv")}
-    yield {"course": course, "rows": rows, "expected": expected, "before": before, "after": _tree(course),
-           "scratch": scratch,
-           "leftovers": sorted(p.name for p in scratch.iterdir()), "stdout": run.stdout}
+    graded = grade_class(course, cell_timeout=CELL_TIMEOUT, time_limit=TIME_LIMIT, timeout=3600,
+                         env={**os.environ, "TMPDIR": str(scratch)})
+    yield {**graded, "expected": expected, "scratch": scratch,
+           "leftovers": sorted(p.name for p in scratch.iterdir())}
     shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -259,7 +238,7 @@ def test_each_submission_ends_with_its_own_status_and_score(graded, student):
     assert row["status"] == status if status else row["status"] in ("graded", "flagged"), row
     assert row["score"] == ("" if score is None else f"{score:g}"), row
     assert words in row["detail"], row
-    assert not row["detail"].startswith((gbk.ENVIRONMENT_FAULT, gbk.INTERNAL_ERROR)), row
+    assert not row["detail"].startswith((errors.EnvironmentFault.prefix, errors.InternalError.prefix)), row
 
 
 def test_the_honest_student_keeps_every_automatic_point(graded):
