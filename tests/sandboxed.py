@@ -56,3 +56,19 @@ def grade_class(course: Path, *, cell_timeout: float, time_limit: float, timeout
     rows = {r["student_id"]: r for r in gbk.read_csv(course / "grades.csv")}
     return {"course": course, "rows": rows, "before": before, "after": tree(course), "seconds": seconds,
             "stdout": run.stdout}
+
+
+FORK_BOMB = """import os, time
+forks = 0
+try:
+    while True:
+        if os.fork() == 0:
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    time.sleep(0.05)
+        forks += 1
+except OSError as exc:
+    print("FORK STOPPED", forks, exc.errno)"""
+"""A cell that forks until the sandbox's process limit stops it, then says after how many forks."""

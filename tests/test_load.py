@@ -19,7 +19,7 @@ from bench.load import cpu_hog
 from course_utils.grading import grade
 from course_utils.grading.authoring import synthetic as syn
 
-from .sandboxed import sandboxed_class
+from .sandboxed import FORK_BOMB, sandboxed_class
 
 A = "01_probability"
 AUTO = 18
@@ -39,21 +39,6 @@ BURN = f"""import time as _clock
 _start = _clock.process_time()
 while _clock.process_time() - _start < {SLOW_SECONDS}:  # as much CPU on any machine
     pass
-"""
-
-FORK_BOMB = """import os, time
-forks = 0
-try:
-    while True:
-        if os.fork() == 0:
-            while True:
-                try:
-                    os.fork()
-                except OSError:
-                    time.sleep(0.05)
-        forks += 1
-except OSError:
-    print("FORK BOMB STOPPED after", forks)
 """
 
 

@@ -39,6 +39,8 @@ from course_utils.grading.sandbox import (
 )
 from course_utils.nbtools import CellScorer
 
+from .sandboxed import FORK_BOMB
+
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("sandbox")]
 
 
@@ -341,19 +343,7 @@ except MemoryError:
     print("GRADUAL BLOCKED", n)""",
         "import torch\ntry:\n    torch.empty(2**31)\nexcept RuntimeError:\n    print('TORCH BLOCKED')",
         "print('ALIVE')",
-        """import os, time
-forks = 0
-try:
-    while True:
-        if os.fork() == 0:
-            while True:
-                try:
-                    os.fork()
-                except OSError:
-                    time.sleep(0.05)
-        forks += 1
-except OSError as exc:
-    print("FORK STOPPED", forks, exc.errno)""",
+        FORK_BOMB,
         "print('PROCS', sum(1 for p in os.listdir('/proc') if p.isdigit()))",
     )
     started = time.monotonic()
@@ -481,13 +471,8 @@ def test_missing_bwrap_says_how_to_install_it(course):
     assert not km.has_kernel and not os.path.exists(km.provisioner.sandbox_path)
 
 
-@pytest.mark.parametrize("how", ["config", "environment"])
-def test_explicit_opt_out_runs_unsandboxed_and_warns(course, how, monkeypatch, caplog, capfd):
-    limits = {"bwrap": "/nonexistent/bwrap"}
-    if how == "config":
-        limits["allow_unsandboxed"] = True
-    else:
-        monkeypatch.setenv(OPT_OUT_ENV, "1")
+def test_explicit_opt_out_runs_unsandboxed_and_warns(course, caplog, capfd):
+    limits = {"bwrap": "/nonexistent/bwrap", "allow_unsandboxed": True}
     caplog.set_level(logging.WARNING)
     nb = notebook("import os\nprint(os.getuid())")
     box = run(nb, course["cwd"], **limits)
@@ -500,6 +485,24 @@ def test_explicit_opt_out_runs_unsandboxed_and_warns(course, how, monkeypatch, c
         setattr(config.SandboxProvisioner, key, value)
     assert "SANDBOX OFF" in sandbox.preflight(config)
     assert "SANDBOX OFF" in caplog.text
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_the_old_opt_out_variable_is_refused_with_the_setting_to_use(course, allowed, monkeypatch):
+    """One switch, the trait: the environment variable that once opted out stops the run and names
+    it, rather than being obeyed beside it or ignored."""
+    monkeypatch.setenv(OPT_OUT_ENV, "1")
+    config = Config()
+    config.TrackedExecute.kernel_manager_class = "course_utils.grading.sandbox.SandboxedKernelManager"
+    config.SandboxProvisioner.bwrap = "/nonexistent/bwrap"
+    config.SandboxProvisioner.allow_unsandboxed = allowed
+    with pytest.raises(SandboxUnavailable, match=rf"{OPT_OUT_ENV} is not read.*UNSANDBOXED=1.*allow_unsandboxed"):
+        sandbox.preflight(config)
+    client, created = client_for(notebook("print(1)"), course["cwd"], bwrap="/nonexistent/bwrap",
+                                 allow_unsandboxed=allowed)
+    with pytest.raises(SandboxUnavailable, match=rf"{OPT_OUT_ENV} is not read"):
+        client.execute()
+    assert not created[0].has_kernel
 
 
 # --------------------------------------------------------------------------- a real notebook
@@ -595,14 +598,13 @@ client.execute()
 
 
 @needs_bwrap
-def test_writable_places_are_bounded_and_the_host_gets_nothing(course, tmp_path, monkeypatch):
+def test_writable_places_are_bounded_and_the_host_gets_nothing(course, tmp_path):
     """The kernel may fill its scratch folder, /tmp and /dev/shm only up to their size limits
     (tmpfs that vanish with the sandbox); the host's connection folder is root's again before
     the first cell, so nothing the notebook writes reaches the host's disk."""
     # short, as the grading command's own runtime folder is: a socket path has at most 107 bytes,
     # and pytest's tmp_path under xdist leaves too few of them for the kernel's sockets
     runtime = Path(tempfile.mkdtemp(prefix="rt-", dir=sandbox.short_temp_dir()))
-    monkeypatch.setenv(sandbox.RUNTIME_ENV, str(runtime))
     nb = notebook(
         """import os, errno
 def fill(folder, limit_mb=2048):
@@ -631,7 +633,7 @@ for name in ("kernel.json", "new.bin"):
         attempts.append("REFUSED " + name)
 print(*attempts)""",
     )
-    box = run(nb, course["cwd"], scratch_mb=64, file_mb=4096)
+    box = run(nb, course["cwd"], scratch_mb=64, file_mb=4096, runtime_dir=str(runtime))
     fills = text(nb.cells[0])
     for folder, limit in ((".", 64), ("/tmp", 64), ("/dev/shm", 64)):
         line = next(x for x in fills.splitlines() if x.startswith(f"FILL {folder} "))
@@ -644,6 +646,33 @@ print(*attempts)""",
     assert list(runtime.iterdir()) == []
     runtime.rmdir()
 
+
+
+@needs_bwrap
+def test_a_grading_worker_gives_its_kernels_the_runs_connection_folder_by_config(tmp_path):
+    """The grading command removes what a killed worker's kernels leave in its run's folder; the
+    folder reaches the provisioner as c.SandboxProvisioner.runtime_dir in the config nbgrader's
+    Execute hands the kernel manager, with no environment variable for other code to inherit."""
+    import logging as logging_
+
+    from course_utils.grading.autograde import Grader
+    from course_utils.grading.course import Task
+    from course_utils.grading.execute import TrackedExecute
+    from course_utils.grading.settings import Grading
+
+    runtime = Path(tempfile.mkdtemp(prefix="rt-", dir=sandbox.short_temp_dir()))
+    grader = Grader(settings=Grading.load(COURSE_ROOT), releases={"01_probability": {}}, stage=tmp_path / "stage",
+                    runtime_dir=str(runtime))
+    app = grader._autograde(Task("ada", "01_probability", str(tmp_path)), logging_.getLogger("test"))
+    nb = notebook("import sys\nprint(sys.argv[sys.argv.index('-f') + 1])")
+    executor = TrackedExecute(config=app.config, kernel_manager_class=SandboxedKernelManager,
+                              judge=False, check_integrity=False, startup_timeout=60)
+    try:
+        executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+        assert text(nb.cells[0]).strip().startswith(f"{runtime}/nbsandbox-{os.getpid()}-")
+        assert all(not name.startswith("COURSE_SANDBOX") for name in os.environ)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
 
 def test_the_manager_names_the_provisioner_and_preflight_names_the_fix(monkeypatch):
     from jupyter_client.provisioning import KernelProvisionerFactory
