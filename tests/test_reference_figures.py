@@ -83,6 +83,7 @@ def test_autograd_prints_the_figures_its_text_quotes(assignment, printed):
 def test_counting_notebook_prints_the_reference_figures(assignment, printed):
     out = printed(assignment)
     _line(out, r"^32,033 names; shortest 2 letters, longest 15$")
+    _line(out, r"^228,146 bigrams, 627 different pairs$")
     _line(out, r"^bigram examples: 228,146$")
     _line(out, r"^N\.sum\(\) = 228,146 bigrams; N\[0, 0\] = 0$")
     for first, second, count in (("n", "<E>", 6763), ("a", "<E>", 6640), ("a", "n", 5438),
@@ -115,11 +116,22 @@ def test_counting_notebook_prints_the_held_out_figures(assignment, printed):
     _line(out, r"^bigram  \(k = 0\.3\): dev 2\.4530, test 2\.4580$")
     _line(out, r"^trigram \(k = 0\.1\): dev 2\.2225, test 2\.2240$")
     _line(out, r"^dev perplexity: bigram 11\.62, trigram 9\.23$")
+    # the any-order sampler on the trigram table chosen on dev
+    trigram_names = "dexza. moulius. ila. kaydnevonimittain. luwan. ka. da. samiyah. javer. gotai."
+    _line(out, rf"^trigram samples \(k = 0\.1\): {re.escape(trigram_names)}$")
     # longer contexts with k = 0.1, counted on train (issue 32.3): the 4-gram is best, the 5-gram falls back
     for n, contexts, nll, unseen in (("2", "27", "2.4531", "0.0"), ("3", "729", "2.2225", "0.0"),
                                      ("4", "19,683", "2.1018", "0.6"), ("5", "531,441", "2.1522", "4.5")):
         _line(out, rf"^{n}-gram, k = 0\.1: +{re.escape(contexts)} contexts, dev NLL {re.escape(nll)}, "
                    rf"dev examples with an unseen context {re.escape(unseen)} %$")
+    # k searched on dev for each order: the text says it helps the 5-gram more, and the 4-gram stays best
+    tuned = {}
+    for n in ("4", "5"):
+        found = _line(out, rf"^{n}-gram: k = (\d\.\d+) found on dev, dev NLL (\d\.\d+) \(with k = 0\.1: (\d\.\d+)\)$")
+        tuned[n] = (float(found.group(2)), float(found.group(3)))
+    assert tuned["4"][0] <= 2.1017 and tuned["5"][0] <= 2.1499, tuned   # the minima of the range, to 1e-4
+    assert tuned["5"][1] - tuned["5"][0] > tuned["4"][1] - tuned["4"][0] > 0, tuned
+    assert tuned["4"][0] < tuned["5"][0], tuned
 
 
 @pytest.mark.parametrize("assignment", [pytest.param(COUNTING, marks=_group(COUNTING))])
@@ -233,6 +245,16 @@ def test_information_theory_prints_the_figures_its_text_quotes(assignment, print
     # "about 19 equally likely letters", and the check of the definition on the uniform model
     _line(out, r"^perplexity = 18\.99$")
     _line(out, r"^perplexity of the uniform model on the same names = 26\.00$")
+    # the small-sample section quotes the average estimates on samples of 20 and 200 names
+    _line(out, r"^samples of  20 names: plug-in 3\.398 bits, corrected 3\.799 bits on average$")
+    _line(out, r"^samples of 200 names: plug-in 4\.151 bits, corrected 4\.234 bits on average$")
+    _line(out, r"^all 32,033 names: plug-in 4\.2475 bits, corrected 4\.2481 bits$")
+    # the KL draft agrees with scipy on every pair it is shown
+    drafts = re.findall(r"^draft (\S+) bits   scipy (\S+) bits$", out, re.MULTILINE)
+    assert len(drafts) == 4 and all(a == b for a, b in drafts), drafts
+    # the entropy range of checkpoint 4 and of the overconfident prediction
+    _line(out, r"^checkpoint 4 : cross-entropy 0\.12 bits, entropy 0\.547 bits, possible 0\.402 to 0\.562$")
+    _line(out, r"^overconfident: cross-entropy 5\.06 bits, entropy 0\.547 bits, possible 0\.194 to 2\.134$")
     # the conditioning answer quotes both entropies
     _line(out, r"^H\(second\) += 3\.456 bits$")
     _line(out, r"^H\(second \| first\) = 2\.691 bits +\(the first letter tells 0\.765 bits\)$")
