@@ -93,6 +93,9 @@ class Grader:
     """assignment -> notebook name (no .ipynb) -> the student version it was made from."""
     stage: Path
     log_dir: Path | None = None
+    runtime_dir: str | None = None
+    """Where the sandbox puts the kernels' connection folders (``c.SandboxProvisioner.runtime_dir``,
+    which reaches the provisioner through the config nbgrader's Execute hands its kernel manager)."""
 
     @property
     def root(self) -> Path:
@@ -231,6 +234,8 @@ class Grader:
     def _autograde(self, task: Task, log: logging.Logger) -> CourseAutograde:
         config = self.settings.nbgrader_config(submitted_directory=str(self.stage))
         config.OverwriteCells.add_missing_cells = True
+        if self.runtime_dir:
+            config.SandboxProvisioner.runtime_dir = self.runtime_dir
         coursedir = CourseDirectory(config=config)
         coursedir.assignment_id = task.assignment
         coursedir.student_id = task.student

@@ -24,7 +24,6 @@ import nbformat
 
 from .course import SOURCE_DIR, Task
 from .gradebook import INTERNAL_ERROR
-from .sandbox import RUNTIME_ENV
 from .settings import Grading
 
 
@@ -110,7 +109,6 @@ def _start_worker(setup: WorkerSetup) -> None:
         os.dup2(out, 2)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, str(setup.threads))  # the kernels share the cores
-        os.environ[RUNTIME_ENV] = setup.runtime
 
         from .autograde import Grader
 
@@ -118,7 +116,7 @@ def _start_worker(setup: WorkerSetup) -> None:
             settings=setup.settings,
             releases={a: {n: nbformat.reads(t, as_version=4) for n, t in nbs.items()}
                       for a, nbs in setup.releases.items()},
-            stage=setup.stage / f"w{os.getpid()}", log_dir=setup.log_dir)
+            stage=setup.stage / f"w{os.getpid()}", log_dir=setup.log_dir, runtime_dir=setup.runtime)
         if setup.settings.judge:
             # The judge's modules (torch, scipy.stats: seconds) load while the first kernel starts
             # and runs the notebook's first cells, instead of inside its first test cell.

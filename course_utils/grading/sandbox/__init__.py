@@ -41,9 +41,9 @@ configured class with :func:`configured_kernel_manager`. The manager's kernel sp
 
 Without ``bwrap`` a kernel does not start (:class:`SandboxUnavailable`, saying
 how to install it) unless the instructor opts out explicitly with
-``c.SandboxProvisioner.allow_unsandboxed = True`` or the environment
-variable ``COURSE_GRADING_UNSANDBOXED=1``; the kernel then runs as before and
-every start logs a warning. :func:`preflight` makes the same check once, before
+``c.SandboxProvisioner.allow_unsandboxed = True`` (``make grade UNSANDBOXED=1`` sets it;
+the environment variable ``COURSE_GRADING_UNSANDBOXED`` that once did is refused with
+that advice); the kernel then runs as before and every start logs a warning. :func:`preflight` makes the same check once, before
 grading starts.
 """
 
@@ -65,10 +65,10 @@ from .manager import (
     sandbox_of,
     sandbox_spec,
 )
-from .provisioner import RUNTIME_ENV, UID_BASE, SandboxProvisioner
+from .provisioner import UID_BASE, SandboxProvisioner
 
 __all__ = [
-    "OPT_OUT_ENV", "PROVISIONER_NAME", "RUNTIME_ENV", "SETUP_FAILED", "UID_BASE", "UNSANDBOXED_WARNING",
+    "OPT_OUT_ENV", "PROVISIONER_NAME", "SETUP_FAILED", "UID_BASE", "UNSANDBOXED_WARNING",
     "BootSpec", "SandboxProvisioner", "SandboxUnavailable", "SandboxedKernelManager", "check_bwrap",
     "configured_kernel_manager", "find_bwrap", "opted_out", "preflight", "sandbox_of", "sandbox_spec",
     "short_temp_dir",

@@ -11,15 +11,17 @@ INSTALL_HINT = (
     "Install bubblewrap with `sudo apt-get install bubblewrap` (Debian/Ubuntu; "
     "`dnf install bubblewrap` on Fedora)"
 )
-OPT_OUT_ENV = "COURSE_GRADING_UNSANDBOXED"
 OPT_OUT_HINT = (
-    f"or, only if you accept that students' code runs with your rights, set {OPT_OUT_ENV}=1 "
-    "(or c.SandboxProvisioner.allow_unsandboxed = True)"
+    "or, only if you accept that students' code runs with your rights, grade with "
+    "`make grade UNSANDBOXED=1` (c.SandboxProvisioner.allow_unsandboxed = True in nbgrader_config.py)"
 )
+OPT_OUT_ENV = "COURSE_GRADING_UNSANDBOXED"
+"""The environment variable that once opted out; it is refused now (:func:`opted_out`), so that
+the trait is the one switch and a setting left in a shell cannot turn the sandbox off unseen."""
 UNSANDBOXED_WARNING = (
     "!!! SANDBOX OFF: students' code runs UNSANDBOXED with the grader's rights: it can read the "
     "hidden tests, rewrite the gradebook, read other submissions and reach the network "
-    f"({OPT_OUT_ENV} / SandboxProvisioner.allow_unsandboxed) !!!"
+    "(SandboxProvisioner.allow_unsandboxed) !!!"
 )
 MAX_TEMP_BASE = 40
 """Longest temporary folder that leaves room for the Unix socket paths below it (108 bytes on
@@ -37,9 +39,16 @@ def short_temp_dir() -> str:
 
 
 def opted_out(allow_unsandboxed: bool = False) -> bool:
-    """Whether the instructor chose to run kernels unsandboxed when bubblewrap cannot run."""
-    return bool(allow_unsandboxed) or os.environ.get(OPT_OUT_ENV, "").strip().lower() in {
-        "1", "true", "yes"}
+    """Whether the instructor chose to run kernels unsandboxed when bubblewrap cannot run
+    (``c.SandboxProvisioner.allow_unsandboxed``). :class:`SandboxUnavailable` when the old
+    environment variable is set: it is not read any more, and ignoring it would grade sandboxed
+    where its author expected otherwise, or the other way round once it is unset."""
+    if os.environ.get(OPT_OUT_ENV, "").strip():
+        raise SandboxUnavailable(
+            f"{OPT_OUT_ENV} is not read any more: unset it and grade with `make grade UNSANDBOXED=1` "
+            "(c.SandboxProvisioner.allow_unsandboxed = True in nbgrader_config.py) if you accept that "
+            "students' code runs with your rights.")
+    return bool(allow_unsandboxed)
 
 
 def find_bwrap(name: str = "bwrap") -> str | None:

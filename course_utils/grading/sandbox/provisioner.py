@@ -47,7 +47,6 @@ sandbox's first program); the rest of the grader (references, authoring, templat
 MAX_SUBMISSION_FILES = 1000
 """Files of the working folder bound into the sandbox at most (nbgrader copies the assignment's
 released files there; a course ships a handful)."""
-RUNTIME_ENV = "COURSE_SANDBOX_RUNTIME_DIR"
 DEFAULT_ENV_KEEP = [
     "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "TZ",
     "COURSE_NAMES_FILE", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "MPLBACKEND",
@@ -166,9 +165,10 @@ class SandboxProvisioner(LocalProvisioner):
              "folders (default: the course folder and the home folder).")
     runtime_dir = Unicode(
         config=True,
-        help=f"Host folder for the kernels' connection folders (default: ${RUNTIME_ENV}, else the "
-             "system's temporary folder). Each is named nbsandbox-<pid of this process>-..., so "
-             "the grading command can remove those of a worker it had to kill.")
+        help="Host folder for the kernels' connection folders (default: the system's temporary "
+             "folder; the grading command gives its workers one per run). Each is named "
+             "nbsandbox-<pid of this process>-..., so the grading command can remove those of a "
+             "worker it had to kill.")
     seal_seconds = Integer(
         60, config=True,
         help="How long to wait for the kernel to bind its sockets before its connection folder is "
@@ -176,7 +176,7 @@ class SandboxProvisioner(LocalProvisioner):
 
     @default("runtime_dir")
     def _runtime_default(self):
-        return os.environ.get(RUNTIME_ENV) or short_temp_dir()
+        return short_temp_dir()
 
     @default("hide_cwd_under")
     def _hide_default(self):
