@@ -9,9 +9,13 @@ import pytest
 
 from course_utils.data import NAMES_ENV_VAR, NamesDataError, names_path
 from course_utils.grading.authoring import fidelity, roundtrip
-from course_utils.grading.course import assignments
+from course_utils.grading.course import assignments, scripts_on_path
 
 ASSIGNMENTS = assignments()
+
+# Tests call what the commands call, outside their main: give them the commands' PATH (make
+# test's, or scripts_on_path's), on which nbgrader finds alembic to create a gradebook.
+scripts_on_path()
 
 # Plots render off-screen (the test modules import matplotlib after this file).
 os.environ.setdefault("MPLBACKEND", "Agg")

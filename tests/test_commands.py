@@ -11,6 +11,7 @@ import ast
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -86,3 +87,20 @@ def test_usage_lines_name_what_exists(path):
     # a console script at the start of a docstring's usage line, or offered as the other way
     for script in re.findall(r"(?m)(?:^\s+|or:? )(course-[a-z]+)\b(?!-)", text):
         assert script in SCRIPTS, f"{path.name}: no command {script} in pyproject.toml"
+
+
+def test_importing_the_package_leaves_path_alone_and_a_command_sets_it():
+    """nbgrader finds alembic on PATH; the commands put this environment's scripts there, but
+    importing the package (a notebook, the Formgrader, a test) must change nothing."""
+    scripts = str(Path(sys.executable).parent)
+    path = "/usr/bin:/bin"
+    probe = ("import os, sys\n"
+             "import course_utils.grading.grade, course_utils.grading.course as course\n"
+             "print(os.environ['PATH'], flush=True)\n"
+             "course.scripts_on_path(); course.scripts_on_path()\n"
+             "print(os.environ['PATH'])\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PATH": path}, cwd=COURSE_ROOT)
+    assert run.stdout.splitlines()[:1] == [path], run.stdout + run.stderr
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[1] == f"{scripts}{os.pathsep}{path}"  # once, however often called

@@ -29,7 +29,7 @@ from nbconvert.preprocessors import Preprocessor
 from .. import nbtools
 from . import errors
 from . import gradebook as gbk
-from .course import COURSE_ROOT, source_notebooks
+from .course import COURSE_ROOT, scripts_on_path, source_notebooks
 from .course import assignments as all_assignments
 from .faults import FIXES
 
@@ -271,6 +271,7 @@ def _verdict(course: Path, assignment: str, row: dict | None, auto: float, run) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description="Grade the instructor's solutions as the students will be.")
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--root", type=Path, default=COURSE_ROOT)

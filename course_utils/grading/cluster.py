@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .course import AUTOGRADED, COURSE_ROOT
+from .course import AUTOGRADED, COURSE_ROOT, scripts_on_path
 
 STATE_DIR = ".shards"
 SLURM_HINT = "submit the grading as a job array (sbatch --array=1-N cluster/slurm/grade-array.sbatch)"
@@ -179,6 +179,7 @@ def finish(root: Path = COURSE_ROOT, *, count: int | None = None, db_url: str | 
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description="After a job array: check its shards, then write "
                                      "grades.csv, feedback and the LMS export from the shared gradebook.")
     sub = parser.add_subparsers(dest="command", required=True)

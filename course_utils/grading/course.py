@@ -133,12 +133,18 @@ def read_timestamp(folder: str | Path) -> str | None:
         return None
 
 
+def scripts_on_path() -> None:
+    """Put this environment's scripts folder on PATH, for this process and those it starts, when
+    it is not there yet.
 
-# nbgrader creates a gradebook by running the `alembic` script found on PATH, which
-# fails when this environment's python is called without activating it first.
-_scripts = str(Path(sys.executable).parent)
-if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = _scripts + os.pathsep + os.environ.get("PATH", "")
+    nbgrader creates a gradebook by running the ``alembic`` script it finds on PATH, so a command
+    started without activating the environment (``.venv/bin/course-grade``, ``.venv/bin/python -m
+    ...``) could not create one. The commands that may create a gradebook call this first thing
+    in their ``main``; importing the package changes nothing.
+    """
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(p for p in (scripts, os.environ.get("PATH")) if p)
 
 
 def load_config(root: Path = COURSE_ROOT, **overrides: str) -> Config:

@@ -54,7 +54,7 @@ from traitlets import Bool, List, Unicode
 from ..nbtools import is_test_cell
 from . import gradebook as gbk
 from . import safe_html
-from .course import AUTOGRADED, COURSE_ROOT, in_shard, load_config, parse_shard
+from .course import AUTOGRADED, COURSE_ROOT, in_shard, load_config, parse_shard, scripts_on_path
 from .course import assignments as all_assignments
 from .execute import TIMEOUT_ERRORS
 from .gradebook import Status
@@ -362,6 +362,7 @@ def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(
         description="Write feedback/<student>/<assignment>/*.html without revealing hidden tests.")
     parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")

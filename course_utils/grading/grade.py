@@ -40,6 +40,7 @@ from .course import (
     parse_shard,
     parse_timestamp,
     read_timestamp,
+    scripts_on_path,
 )
 from .course import assignments as all_assignments
 from .gradebook import Status
@@ -400,6 +401,7 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(
         description="Autograde every submission under submitted/ and write grades.csv.",
         epilog="Statuses: graded, needs_manual, flagged (for review), failed (with the reason in 'detail').")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from nbgrader.apps import NbGraderAPI
 
-from ..course import COURSE_ROOT, RELEASE_DIR, assignments, load_config
+from ..course import COURSE_ROOT, RELEASE_DIR, assignments, load_config, scripts_on_path
 
 
 class ReleaseError(RuntimeError):
@@ -119,6 +119,7 @@ def release(
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*", help="assignment ids (default: all in solutions/)")
     parser.add_argument("--missing-only", action="store_true",

@@ -24,7 +24,7 @@ from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 
 from ... import nbtools
-from ..course import COURSE_ROOT, RELEASE_DIR, load_config, source_notebooks
+from ..course import COURSE_ROOT, RELEASE_DIR, load_config, scripts_on_path, source_notebooks
 from .synthetic import make_course, solved
 
 SOLVED, BLANK = "solved", "blank"
@@ -107,6 +107,7 @@ def _ok(result: dict, what: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description="Release, submit, autograde and export one assignment.")
     parser.add_argument("assignment")
     args = parser.parse_args(argv)

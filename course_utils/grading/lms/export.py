@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import gradebook
-from ..course import COURSE_ROOT
+from ..course import COURSE_ROOT, scripts_on_path
 from ..settings import Grading
 from . import roster as rosters
 
@@ -177,6 +177,7 @@ def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | N
 
 
 def main(argv: list[str] | None = None) -> int:
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description="Write the grades for an LMS's gradebook import.")
     parser.add_argument("--format", choices=FORMATS, default="csv")
     parser.add_argument("--roster", type=Path, default=None,

@@ -142,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from ..course import COURSE_ROOT
+    from ..course import COURSE_ROOT, scripts_on_path
     from ..settings import Grading
 
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description="Load the roster's names into the gradebook (the Formgrader's "
                                      "student list), for the students graded or submitted.")
     parser.add_argument("roster", type=Path, help="the course's roster CSV or Canvas's gradebook export")
