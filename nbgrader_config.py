@@ -112,3 +112,12 @@ logs_at_info()
 from course_utils.grading.lms.exchange import course_exchange  # noqa: E402
 
 c.Exchange.root = course_exchange(__file__)
+
+# The Formgrader and the grading workers write the course's SQLite gradebook at the same time:
+# their connections to it wait for its lock (120 s) instead of failing after SQLite's 5 s.
+from pathlib import Path  # noqa: E402
+
+from course_utils.grading.course import default_db_url  # noqa: E402
+from course_utils.grading.sqlite_wait import wait_for_locks  # noqa: E402
+
+wait_for_locks(default_db_url(Path(__file__).resolve().parent))

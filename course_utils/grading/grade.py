@@ -46,6 +46,7 @@ from .course import assignments as all_assignments
 from .gradebook import Status
 from .report import Summary
 from .settings import Grading
+from .sqlite_wait import wait_for_locks
 
 LOCK_WAIT = 5.0
 """Seconds a run waits for the lock: a killed run's processes may take a moment to go."""
@@ -226,6 +227,7 @@ def _grade(settings: Grading, chosen, output, started, *, shard, force, progress
     from nbgrader.api import Gradebook
 
     root, db_url, course_id = settings.root, settings.gradebook, settings.course_id
+    wait_for_locks(db_url)  # this process and its workers write the gradebook at once
     if not db_url.startswith("sqlite:"):
         with _registering(db_url):
             # Opening a gradebook creates its tables when missing, check-then-create: a shard with

@@ -31,8 +31,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 FAILED = "Autograding failed: "
 NOTE = "Grading note: "
@@ -71,13 +69,6 @@ ENVIRONMENT_FAULT = "grading environment: "
 """How a failure caused by the grading machine begins (a data file or package the kernel lacks)."""
 INTERNAL_ERROR = "internal grading error "
 """How a failure caused by the grader itself begins (it raised, twice)."""
-
-
-@event.listens_for(Engine, "connect")
-def _wait_for_sqlite_lock(dbapi_connection, _record) -> None:
-    """Several grading processes share one SQLite gradebook: wait for a lock instead of failing."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        dbapi_connection.execute("PRAGMA busy_timeout = 120000")
 
 
 def _comments(sub_notebook, order: list[str] | None):

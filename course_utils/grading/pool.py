@@ -111,7 +111,9 @@ def _start_worker(setup: WorkerSetup) -> None:
             os.environ.setdefault(var, str(setup.threads))  # the kernels share the cores
 
         from .autograde import Grader
+        from .sqlite_wait import wait_for_locks
 
+        wait_for_locks(setup.settings.gradebook)
         _grader = Grader(
             settings=setup.settings,
             releases={a: {n: nbformat.reads(t, as_version=4) for n, t in nbs.items()}
