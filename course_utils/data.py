@@ -28,12 +28,13 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from . import COURSE_ROOT
+
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
 NAMES_ENV_VAR = "COURSE_NAMES_FILE"
 SHARED_MODE = 0o644
 """The mode of the data/names.txt this module writes: a kernel running as another user reads it."""
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = COURSE_ROOT / "data"
 
 BOUNDARY = "."

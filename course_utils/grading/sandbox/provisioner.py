@@ -25,6 +25,7 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, Integer, List, Unicode, default
 
+from ... import COURSE_ROOT
 from .boot import SETUP_FAILED, BootSpec
 from .bwrap import (
     UNSANDBOXED_WARNING,
@@ -36,7 +37,6 @@ from .bwrap import (
 )
 
 INIT_SCRIPT = Path(__file__).with_name("boot.py")
-COURSE_ROOT = Path(__file__).resolve().parents[3]
 PACKAGE_DIR = Path(__file__).resolve().parents[2]
 UID_BASE, UID_SPAN = 1_600_000_000, 100_000_000
 """Sandbox user ids: random in [UID_BASE, UID_BASE + UID_SPAN), far above any real account."""
