@@ -12,13 +12,13 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from traitlets.config import Config
 
-from .. import nbtools
+from .. import COURSE_ROOT, nbtools
 
-COURSE_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "notebooks"
 SUBMITTED = "submitted"
@@ -108,9 +108,8 @@ def find_submissions(root: Path, assignments: list[str], shard=None,
 
 def read_timestamp(folder: str | Path) -> str | None:
     """The submission's ``timestamp.txt`` when it is a small regular file holding a time nbgrader
-    can read, else None. Never follows a link, never blocks (a FIFO), never raises."""
-    from nbgrader import utils
-
+    can read (:func:`parse_timestamp`), else None. Never follows a link, never blocks (a FIFO),
+    never raises."""
     path = os.path.join(str(folder), TIMESTAMP)
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -125,10 +124,7 @@ def read_timestamp(folder: str | Path) -> str | None:
         if len(data) > MAX_TIMESTAMP_BYTES:
             return None
         text = data.decode("utf-8").strip()
-        if not text:
-            return None
-        utils.parse_utc(text)
-        return text
+        return text if parse_timestamp(text) is not None else None
     except Exception:  # noqa: BLE001  (a bad timestamp is ignored; the grader notes it in detail)
         return None
 
@@ -168,8 +164,9 @@ def autograded_notebook(root: Path, student: str, assignment: str, name: str) ->
     return Path(root) / AUTOGRADED / student / assignment / f"{name}.ipynb"
 
 
-def parse_timestamp(text: str | None):
-    """nbgrader's reading of a ``timestamp.txt`` text, or None when there is none or it is unreadable."""
+def parse_timestamp(text: str | None) -> datetime | None:
+    """nbgrader's reading of a ``timestamp.txt`` text (naive UTC), or None when there is none or
+    it is unreadable: the course's one parser of submission times."""
     from nbgrader import utils
 
     try:

@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-from nbgrader import utils
 from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
 from traitlets import Unicode
 
-from ..course import COURSE_ROOT, RELEASE_DIR, TIMESTAMP, read_timestamp
+from ..course import COURSE_ROOT, RELEASE_DIR, TIMESTAMP, parse_timestamp, read_timestamp
 from . import roster as rosters
 
 
@@ -261,7 +260,7 @@ def _keep(root: Path, assignment: str, rows: list[dict[str, str]]) -> Path:
             old = {(r["student_id"], r["notebook"]): r for r in csv.DictReader(fh)}
     for row in rows:
         target = root / "submitted" / row["student_id"] / assignment
-        stamp = _parse(read_timestamp(target)) if target.exists() else None
+        stamp = parse_timestamp(read_timestamp(target)) if target.exists() else None
         key = (row["student_id"], row["notebook"])
         if key in old and stamp is not None and stamp > datetime.strptime(row["lms_date_utc"], "%Y-%m-%d %H:%M:%S"):
             continue  # the submission collected before is newer: its row stays
@@ -283,7 +282,7 @@ def _write(root: Path, archive: zipfile.ZipFile, student: str, assignment: str,
     label = f"submitted/{student}/{assignment} ({when:%Y-%m-%d %H:%M:%S} UTC)"
     if target.exists() or target.is_symlink():
         before = read_timestamp(target)
-        stamp = _parse(before)
+        stamp = parse_timestamp(before)
         if stamp is not None and stamp > latest:
             label += f"; the one collected before was dated {before}, in the future"
         elif stamp is not None and stamp >= when:
@@ -319,13 +318,6 @@ def _due(text: str | None) -> datetime | None:
     except (ValueError, OverflowError, TypeError) as exc:
         raise ValueError(f"the due date {text!r} is not a date ({exc}); write it as '2026-01-11 23:59'") from None
     return when if when.tzinfo is None else (when - when.utcoffset()).replace(tzinfo=None)
-
-
-def _parse(timestamp: str | None) -> datetime | None:
-    try:
-        return utils.parse_utc(timestamp) if timestamp is not None else None
-    except (ValueError, OverflowError, TypeError):
-        return None
 
 
 def _copy(src, dst, limit: int, name: str) -> None:
