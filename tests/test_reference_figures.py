@@ -283,3 +283,22 @@ def test_losses_quotes_the_slopes_of_its_printed_step_counts(assignment, printed
     assert quoted, text
     slopes = (math.log(steps[100] / steps[10]) / math.log(10), math.log(steps[500] / steps[100]) / math.log(5))
     assert quoted.groups() == tuple(f"{s:.2f}" for s in slopes), (quoted.groups(), slopes)
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(LOSSES, marks=_group(LOSSES))])
+def test_losses_prints_the_figures_its_text_quotes(assignment, printed):
+    out = printed(assignment)
+    # the minibatch question quotes the noise's mean square on this sample
+    _line(out, r"^mean squared residual at the least-squares fit: 0\.219$")
+    assert "0.219, printed above" in _markdown(assignment, "losses-070")
+    # "x keeps shrinking by 13% to 18% per step, 15% on average"
+    _line(out, r"^RMSprop after its first step: x shrinks by 13% to 18% per step \(15% on average\)$")
+    assert "13% to 18% per step, 15% on average" in _markdown(assignment, "losses-072f")
+    # the four optimisers on the kappa = 100 bowl: the prose quotes each run's figure
+    _line(out, r"^SGD, lr 0\.4 +f after 300 steps = 8\.2e-05 +never below 1e-12$")
+    _line(out, r"^SGD \+ momentum 0\.9, lr 0\.4 +f after 300 steps = \S+ +below 1e-12 from step 23\d$")
+    _line(out, r"^RMSprop, lr 0\.05 +f after 300 steps = 0 +below 1e-12 from step 23$")
+    _line(out, r"^Adam, lr 0\.05 +f after 300 steps = \S+ +below 1e-12 from step 21\d$")
+    prose = _markdown(assignment, "losses-074")
+    for quoted in ("$8 \\cdot 10^{-5}$", "about 230 and 210 steps", "at step 23 ", "exactly 0"):
+        assert quoted in prose, quoted
