@@ -43,6 +43,7 @@ from ...kernel import CourseKernelManager
 from .. import integrity
 from ..course import COURSE_ROOT, load_config, source_notebooks
 from ..judge import Judge, run_test_cell
+from ..settings import Grading
 
 FIDELITY_DIR = COURSE_ROOT / "tests" / "fidelity"
 # wrong: must fail the exercise's tests; correct: must pass them all; wrong_visible: a trivial
@@ -166,10 +167,12 @@ def run(assignment: str, root: Path = COURSE_ROOT, answers: list[Answer] | None 
     by_start = {ex.solution_index: ex for ex in exercises.values()}
     test_cells = {i for ex in exercises.values() for i in ex.test_indices}
     scorer = nbtools.CellScorer(load_config(root))
-    timeout = load_config(root).Execute.get("timeout", 60)
-
+    config = load_config(root)
+    timeout = config.Execute.get("timeout", 60)
+    # Grading limits a cell's CPU seconds; this harness has only the wall clock, which a busy
+    # machine stretches many times over, so it gets grading's wall-clock backstop instead.
     client = NotebookClient(
-        nb, timeout=timeout, allow_errors=True, kernel_manager_class=CourseKernelManager,
+        nb, timeout=timeout * Grading(config=config).wall_factor, allow_errors=True, kernel_manager_class=CourseKernelManager,
         resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.perf_counter()
