@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .course import AUTOGRADED, COURSE_ROOT, scripts_on_path
+from .course import AUTOGRADED, COURSE_ROOT, scripts_on_path, write_atomically
 
 STATE_DIR = ".shards"
 SLURM_HINT = "submit the grading as a job array (sbatch --array=1-N cluster/slurm/grade-array.sbatch)"
@@ -97,9 +97,7 @@ class ShardState:
     def save(self, root: Path) -> None:
         path = self.path(root, (self.shard, self.of))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(asdict(self), indent=1))
 
 
 def started(root: Path, shard: tuple[int, int]) -> ShardState:

@@ -143,6 +143,20 @@ def scripts_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join(p for p in (scripts, os.environ.get("PATH")) if p)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half
+    of one: a temporary file beside it, named after this process (two writers never share one),
+    then ``os.replace``. The course's one way of writing a file others may be reading."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def load_config(root: Path = COURSE_ROOT, **overrides: str) -> Config:
     """This course's nbgrader configuration (see :func:`course_utils.nbtools.load_config`)."""
     return nbtools.load_config(root, **overrides)

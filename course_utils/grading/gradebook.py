@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+
+from .course import write_atomically
 
 FAILED = "Autograding failed: "
 NOTE = "Grading note: "
@@ -292,10 +293,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
     writer.writerow(COLUMNS)
     for r in rows:
         writer.writerow(r.csv())
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, path)
+    write_atomically(path, buffer.getvalue())
 
 
 def refresh_csv(path: Path, db_url: str, course_id: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
 import re
 import shutil
@@ -36,7 +37,14 @@ from pathlib import Path, PurePosixPath
 from nbgrader.plugins.zipcollect import FileNameCollectorPlugin
 from traitlets import Unicode
 
-from ..course import COURSE_ROOT, RELEASE_DIR, TIMESTAMP, parse_timestamp, read_timestamp
+from ..course import (
+    COURSE_ROOT,
+    RELEASE_DIR,
+    TIMESTAMP,
+    parse_timestamp,
+    read_timestamp,
+    write_atomically,
+)
 from . import roster as rosters
 
 
@@ -266,12 +274,11 @@ def _keep(root: Path, assignment: str, rows: list[dict[str, str]]) -> Path:
             continue  # the submission collected before is newer: its row stays
         old[key] = row
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(old[k] for k in sorted(old))
-    tmp.replace(path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(old[k] for k in sorted(old))
+    write_atomically(path, buffer.getvalue())
     return path
 
 

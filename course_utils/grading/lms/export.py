@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import gradebook
-from ..course import COURSE_ROOT, scripts_on_path
+from ..course import COURSE_ROOT, scripts_on_path, write_atomically
 from ..settings import Grading
 from . import roster as rosters
 
@@ -203,9 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     output = args.output or root / f"grades-{args.format}.csv"
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    tmp.write_text(result.text)
-    os.replace(tmp, output)
+    write_atomically(output, result.text)
     for note in result.notes:
         print(note)
     print(f"wrote {output}")
