@@ -191,6 +191,18 @@ def test_network_notebook_prints_the_reference_figures(assignment, printed):
     _line(out, r"^full batch: dev NLL after 1 updates \(182,625 examples\) 3\.3709$")
     _line(out, r"^full batch: dev NLL after 100 updates \(18,262,500 examples\) 2\.4728$")
     _line(out, r"^loss at the start of step 25: ")
+    # section 7: the loss from the count table is the loss from the examples
+    init = _line(out, r"^at initialisation: from the counts (\d\.\d{6}), from the examples (\d\.\d{6})$")
+    assert abs(float(init.group(1)) - float(init.group(2))) <= 2e-6, init.group(0)
+    # section 10's colleague pairs inputs with other examples' targets: its network learns the train
+    # targets' frequencies, whose dev NLL is 2.8210 (the model answer of colleague_answer)
+    colleague = _line(out, r"^colleague: minibatch loss (\d\.\d{4}) at the start, (\d\.\d{4}) over the last 256 "
+                           r"steps; dev NLL (\d\.\d{4}) \(add-one table: 2\.4533\)$")
+    assert float(colleague.group(1)) > 3.7 and abs(float(colleague.group(3)) - 2.8210) < 0.02, colleague.group(0)
+    # the learning-rate schedule of the solution ends below the exercise's 2.467
+    scheduled = _line(out, r"^batch   64 with your schedule: dev NLL after 262,144 examples (\d\.\d{4}) "
+                           r"\(constant rate 10: 2\.4968; full batch, 1,000 updates: 2\.4588\)$")
+    assert float(scheduled.group(1)) < 2.467, scheduled.group(0)
     three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
     assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
 
@@ -302,3 +314,6 @@ def test_losses_prints_the_figures_its_text_quotes(assignment, printed):
     prose = _markdown(assignment, "losses-074")
     for quoted in ("$8 \\cdot 10^{-5}$", "about 230 and 210 steps", "at step 23 ", "exactly 0"):
         assert quoted in prose, quoted
+    # the clipped BCE charges a logit of 40 and one of 1000 the same: the from-logits exercise's motive
+    _line(out, r"^sigmoid\(40\) == 1\.0: True    bce\(sigmoid\(\[40, 1000\]\), \[0, 0\]\) = 27\.631$")
+    assert "27.6$ (printed above)" in _markdown(assignment, "losses-020a")
