@@ -314,3 +314,6 @@ def test_losses_prints_the_figures_its_text_quotes(assignment, printed):
     prose = _markdown(assignment, "losses-074")
     for quoted in ("$8 \\cdot 10^{-5}$", "about 230 and 210 steps", "at step 23 ", "exactly 0"):
         assert quoted in prose, quoted
+    # the clipped BCE charges a logit of 40 and one of 1000 the same: the from-logits exercise's motive
+    _line(out, r"^sigmoid\(40\) == 1\.0: True    bce\(sigmoid\(\[40, 1000\]\), \[0, 0\]\) = 27\.631$")
+    assert "27.6$ (printed above)" in _markdown(assignment, "losses-020a")
