@@ -16,9 +16,9 @@ COURSE_LIMIT = 0.03
 # (assignment, grade_id) of exercises allowed a dictated line: a pattern's first worked
 # example, shown in the lecture on purpose. Add one only with the reason beside it.
 ALLOWED: set[tuple[str, str]] = {
-    # The method names of Python's operator protocol (def __add__(self, other):), named in the
-    # lecture's prose and shown by TensorV2 after the exercise; the exercise is their bodies.
-    ("04_autograd", "tensor_v1"),
+    # The method names of Python's operator protocol (def __add__(self, other):), shown by the
+    # lecture's given TensorV1; TensorV2's exercise is their bodies, the backward pass.
+    ("04_autograd", "tensor_v2"),
     # TensorV2's __add__ is the lecture's first worked example of a backward rule, shown on
     # purpose (as micrograd's lecture does it live); tensor_add carries it over to Tensor.
     ("04_autograd", "tensor_add"),
