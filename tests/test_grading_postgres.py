@@ -144,3 +144,46 @@ def test_a_shard_with_nothing_to_grade_waits_its_turn_to_create_the_gradebook(po
         shard.kill()
         holder.close()
         admin.close()
+
+
+def _open_and_export(db_url: str) -> list:
+    """One machine opening the gradebook (module level: run in another process)."""
+    return [(r.student_id, r.status.value, r.detail, r.grader_fault) for r in gbk.export(db_url, "bigram-course")]
+
+
+def test_outcomes_have_a_table_of_their_own_in_the_postgres_gradebook(postgres_url):
+    """Machines opening an older PostgreSQL gradebook at once: the table is created and the statuses
+    the comments held are moved into it once; from then on editing a comment changes no status."""
+    import multiprocessing
+
+    import psycopg2
+    from nbgrader.api import Gradebook
+    from sqlalchemy.engine import make_url
+
+    from course_utils.grading import errors
+    from tests.test_outcomes import NB, comment, make_gradebook
+
+    url = make_url(postgres_url)
+    admin = psycopg2.connect(dbname="postgres", user="grader", host=url.query["host"], port=int(url.query["port"]))
+    admin.autocommit = True
+    admin.cursor().execute("CREATE DATABASE outcomes")
+    admin.close()
+    db_url = url.set(database="outcomes").render_as_string(hide_password=False)
+    make_gradebook(db_url, ["ada", "bob"])
+    with Gradebook(db_url, "bigram-course") as gb:
+        comment(gb, "bob").auto_comment = "Autograding failed: not graded: invalid JSON"  # the old encoding
+        gb.db.commit()
+    with multiprocessing.get_context("spawn").Pool(3) as workers:
+        seen = workers.map(_open_and_export, [db_url] * 3)
+    assert seen[0] == seen[1] == seen[2], seen
+    assert [s[:3] for s in seen[0]] == [("ada", "needs_manual", "1 answer to grade by hand (1 points): why"),
+                                        ("bob", "failed", "not graded: invalid JSON")]
+    with Gradebook(db_url, "bigram-course") as gb:
+        assert [o.student for o in gb.db.query(gbk.Outcome)] == ["bob"]
+        assert gb.db.query(gbk.Migration).count() == 1
+        gbk.record_failure(gb, A, "ada", errors.EnvironmentFault("names.txt unreadable"), notebook=NB)
+        comment(gb, "ada").auto_comment = comment(gb, "bob").auto_comment = None
+        gb.db.commit()
+    assert _open_and_export(db_url) == [
+        ("ada", "failed", "grading environment: names.txt unreadable", True),
+        ("bob", "failed", "not graded: invalid JSON", False)]

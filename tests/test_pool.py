@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading import pool
+from course_utils.grading import errors, pool
 from course_utils.grading.course import Task
 from course_utils.grading.execute import KernelDidNotStart, TrackedExecute
 
@@ -40,7 +40,8 @@ def test_a_graders_fault_is_tried_once_more_then_failed_without_a_score(tmp_path
     assert attempts.read_text().split() == ["ada", "ada"]
     [(task, reason, _seconds)] = failed
     assert task.student == "ada"
-    assert reason.startswith("internal grading error (KernelDidNotStart: the kernel did not start"), reason
+    assert reason.grader_fault and isinstance(reason, errors.InternalError), repr(reason)
+    assert str(reason).startswith("internal grading error (KernelDidNotStart: the kernel did not start"), reason
 
 
 def test_a_kernel_that_dies_before_answering_is_not_the_students_fault(tmp_path):

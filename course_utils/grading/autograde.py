@@ -6,7 +6,7 @@ The submitted folder is never written to: its notebooks are read, repaired
 preprocessors (:mod:`.execute`): ``OverwriteCells`` with ``add_missing_cells``,
 the sandboxed and judged ``Execute``, ``IgnorePattern``, ``SaveAutoGrades`` into the
 gradebook, the notebook written to ``autograded/``. The outcome is recorded in the
-gradebook (:mod:`.gradebook`) with a reason in words when it failed.
+gradebook (:mod:`.gradebook`), with its reason (:mod:`.errors`) when it failed.
 """
 
 from __future__ import annotations
@@ -29,16 +29,16 @@ from nbgrader.preprocessors import (
     CheckCellMetadata,
     IgnorePattern,
     LimitOutput,
+    SaveAutoGrades,
 )
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 
+from . import errors, integrity
 from . import gradebook as gbk
-from . import integrity
 from .course import Task, autograded_notebook, read_timestamp
 from .execute import (
     CellStuck,
     CourseAutograde,
-    CourseSaveAutoGrades,
     Findings,
     KernelDidNotStart,
     KernelDied,
@@ -50,30 +50,31 @@ from .repair import Unrepairable, looks_like, parse, repair
 from .settings import Grading
 
 
-def explain(notebook: str, exc: BaseException | None) -> str:
-    """A failure reason in words for an instructor."""
+def explain(notebook: str, exc: BaseException | None) -> errors.GradingFailure:
+    """Why nbgrader's autograde of ``notebook`` failed, as the reason to record (:mod:`.errors`)."""
     if isinstance(exc, KernelDied) and exc.why:
-        return f"kernel died at {exc.where} of {notebook}: {exc.why}"
+        return errors.KernelDied(f"kernel died at {exc.where} of {notebook}: {exc.why}")
     if isinstance(exc, KernelDied):
-        return (f"kernel died at {exc.where} of {notebook}: the student's code ended the Python "
-                "process (os._exit, a crash or running out of memory)")
+        return errors.KernelDied(f"kernel died at {exc.where} of {notebook}: the student's code ended the "
+                                 "Python process (os._exit, a crash or running out of memory)")
     if isinstance(exc, CellStuck):
-        return (f"over the time limit: {exc.where} of {notebook} ran past the time limit per cell "
-                "and did not stop when interrupted (an endless loop that catches KeyboardInterrupt?)")
+        return errors.OverTimeLimit(
+            f"over the time limit: {exc.where} of {notebook} ran past the time limit per cell "
+            "and did not stop when interrupted (an endless loop that catches KeyboardInterrupt?)")
     if isinstance(exc, CellTimeoutError):
-        return f"over the time limit: a cell of {notebook} did not stop when interrupted"
+        return errors.OverTimeLimit(f"over the time limit: a cell of {notebook} did not stop when interrupted")
     if isinstance(exc, DeadKernelError):
-        return f"kernel died while running {notebook}"
+        return errors.KernelDied(f"kernel died while running {notebook}")
     if isinstance(exc, UnresponsiveKernelError):
-        return (f"over the time limit: the kernel running {notebook} stopped responding "
-                "and could not be interrupted")
+        return errors.OverTimeLimit(f"over the time limit: the kernel running {notebook} stopped responding "
+                                    "and could not be interrupted")
     if exc is None:
-        return "nbgrader could not autograde the submission (see the grading log)"
+        return errors.NbgraderFailed("nbgrader could not autograde the submission (see the grading log)")
     text = str(exc).strip().splitlines()
     message = text[0][:200] if text else ""
     if "metadata may be corrupted" in message or "nbgrader metadata" in message:
-        return f"metadata damaged beyond repair in {notebook}: {message}"
-    return f"nbgrader could not grade {notebook}: {type(exc).__name__}: {message}"
+        return errors.NotGradable(f"metadata damaged beyond repair in {notebook}: {message}")
+    return errors.NbgraderFailed(f"nbgrader could not grade {notebook}: {type(exc).__name__}: {message}")
 
 
 @dataclass
@@ -182,7 +183,7 @@ class Grader:
         except Unrepairable as exc:
             log.warning("not graded: %s", exc)
             with Gradebook(self.db_url, self.course_id) as gb:
-                gbk.record_failure(gb, task.assignment, task.student, str(exc),
+                gbk.record_failure(gb, task.assignment, task.student, errors.NotGradable(str(exc)),
                                    order=next(iter(order.values()), None), timestamp=timestamp)
                 return self._result(gb, task, started)
 
@@ -206,13 +207,13 @@ class Grader:
                 reason = explain(notebook, exc)
                 flagged = [line for lines in self._flag_lines(flags, {}).values() for line in lines]
                 if flagged:
-                    reason += "; flagged for review: " + "; ".join(flagged)
+                    reason.why += "; flagged for review: " + "; ".join(flagged)
                 gbk.record_failure(gb, task.assignment, task.student, reason,
                                    notebook=Path(notebook).stem, order=order.get(Path(notebook).stem),
                                    timestamp=timestamp)
             elif fault := self._environment_fault(task, self._autograded(task, found)):
                 log.warning("grading environment: %s", fault)
-                gbk.record_failure(gb, task.assignment, task.student, gbk.ENVIRONMENT_FAULT + fault,
+                gbk.record_failure(gb, task.assignment, task.student, errors.EnvironmentFault(fault),
                                    order=next(iter(order.values()), None), timestamp=timestamp)
             else:
                 findings = app.findings or {}
@@ -244,10 +245,10 @@ class Grader:
         app.log = log
         app.force = True
         app.create_student = True
-        # nbgrader's own autograde preprocessors, with Execute and SaveAutoGrades subclassed (above).
+        # nbgrader's own autograde preprocessors, with Execute subclassed (above).
         app.autograde_preprocessors = [
             TrackedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-            CourseSaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
         return app
 
     def _autograded(self, task: Task, found) -> dict[str, nbformat.NotebookNode]:

@@ -1,11 +1,10 @@
 """The nbgrader preprocessors of the course's autograding, each written around one of nbgrader's.
 
 :class:`TrackedExecute` (nbgrader's ``Execute`` in the grading sandbox, with test cells judged
-outside the student's kernel, an output budget, and the cell named when the kernel died or hung),
-:class:`CourseSaveAutoGrades` (keeps the "being graded" mark of :func:`.gradebook.start` until the
-whole submission is done: nbgrader commits grades cell by cell) and :class:`CourseAutograde`
-(keeps the exception nbgrader only logs). ``nbgrader_config.py`` routes ``nbgrader autograde``
-and the Formgrader through them; :mod:`.autograde` drives them for ``make grade``.
+outside the student's kernel, an output budget, and the cell named when the kernel died or hung)
+and :class:`CourseAutograde` (keeps the exception nbgrader only logs). ``nbgrader_config.py``
+routes ``nbgrader autograde`` and the Formgrader through them; :mod:`.autograde` drives them for
+``make grade``.
 """
 
 from __future__ import annotations
@@ -23,12 +22,11 @@ import nbformat
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, SaveAutoGrades
+from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from ..kernel import CourseExecute
 from ..nbtools import is_test_cell
-from . import gradebook as gbk
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR
 from .judge import Judge, run_test_cell
@@ -479,25 +477,6 @@ class TrackedExecute(CourseExecute):
         finally:
             self._stop_watch()
         return cell, resources
-
-
-class CourseSaveAutoGrades(SaveAutoGrades):
-    """nbgrader's ``SaveAutoGrades``, keeping the lines these tools add to automatic comments.
-
-    nbgrader rewrites each answer cell's automatic comment ("No response." or
-    nothing); the grading mark of :func:`.gradebook.start` must survive that until
-    the whole submission is done.
-    """
-
-    def _add_comment(self, cell, resources) -> None:
-        comment = self.gradebook.find_comment(
-            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id,
-            self.student_id)
-        ours = gbk.our_lines(comment.auto_comment)
-        super()._add_comment(cell, resources)
-        if ours:
-            comment.auto_comment = "\n".join(filter(None, [comment.auto_comment, *ours]))
-            self.gradebook.db.commit()
 
 
 class CourseAutograde(Autograde):

@@ -271,14 +271,23 @@ class HeldBack(ValueError):
 
 
 class HideInstructorNotes(_FeedbackPreprocessor):
-    """Drop the grading tools' own lines (failure reasons, repairs, review flags) from the comments
-    GetGrades puts on the page: they are written for the instructor, not the student."""
+    """Drop from the comments GetGrades puts on the page the lines the grading tools copied there for
+    the Formgrader (failure reasons, repairs, review flags: :func:`.gradebook.copied_lines`): they
+    are written for the instructor, not the student."""
+
+    def preprocess(self, nb: NotebookNode, resources):
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            self._copied = gbk.copied_lines(gb, info["assignment"], info["student"])
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell: NotebookNode, resources, index: int):
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("comment"):
-            ours = set(gbk.our_lines(meta["comment"]))
-            meta["comment"] = "\n".join(line for line in meta["comment"].splitlines() if line not in ours) or None
+        if meta.get("comment") and self._copied:
+            kept = [line for line in meta["comment"].splitlines() if line not in self._copied]
+            meta["comment"] = "\n".join(kept) or None
         return cell, resources
 
 
@@ -320,10 +329,10 @@ def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, 
                 progress: bool = True, include_unreviewed: bool = False) -> dict[str, list[str]]:
     """Write the feedback of every autograded submission, ``jobs`` at a time.
 
-    A submission that still needs manual grading or is flagged for review is held back
-    unless ``include_unreviewed``. Returns ``{"written": [...], "failed": [...],
-    "needs_manual": [...], "flagged": [...]}`` with ``student/assignment`` entries (the
-    last two: held back).
+    A submission whose status is held back (:attr:`.gradebook.Status.held_back`: needs manual
+    grading, flagged for review) is left out unless ``include_unreviewed``. Returns
+    ``{"written": [...], "failed": [...]}`` and a list per status held back (``"needs_manual"``,
+    ``"flagged"``), with ``student/assignment`` entries.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -341,12 +350,12 @@ def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, 
     status = {(r.student_id, r.assignment): r.status for r in gbk.export(
         db_url, config.CourseDirectory.get("course_id", "default_course"), assignments=chosen,
         pending=lambda s, a: True)}
-    done: dict[str, list[str]] = {"written": [], "failed": [], "needs_manual": [], "flagged": []}
+    done: dict[str, list[str]] = {"written": [], "failed": [], **{s.value: [] for s in Status if s.held_back}}
     for item in todo:
-        if status.get(item, Status.GRADED) not in (Status.GRADED, Status.FAILED) and not include_unreviewed:
+        if status.get(item, Status.GRADED).held_back and not include_unreviewed:
             done[status[item].value].append(f"{item[0]}/{item[1]}")
-    todo = [item for item in todo if status.get(item, Status.GRADED) is Status.GRADED
-            or (include_unreviewed and status[item] is not Status.FAILED)]
+    todo = [item for item in todo if status.get(item, Status.GRADED).reviewed
+            or (include_unreviewed and status[item].held_back)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), desc="feedback", unit="nb", file=sys.stderr, disable=not progress)
     methods = multiprocessing.get_all_start_methods()
@@ -379,10 +388,10 @@ def main(argv: list[str] | None = None) -> int:
                        include_unreviewed=args.include_unreviewed)
     print(f"feedback written for {len(done['written'])} submissions under "
           f"{Path(args.root).resolve() / 'feedback'}")
-    for key, why in (("needs_manual", "need manual grading"), ("flagged", "flagged for review")):
-        if done[key]:
-            print(f"{len(done[key])} held back: {why} ({', '.join(done[key][:5])}"
-                  f"{' ...' if len(done[key]) > 5 else ''}); --include-unreviewed releases them")
+    for held in (s for s in Status if s.held_back and done[s.value]):
+        items = done[held.value]
+        print(f"{len(items)} held back: {held.words} ({', '.join(items[:5])}"
+              f"{' ...' if len(items) > 5 else ''}); --include-unreviewed releases them")
     for item in done["failed"]:
         print(f"  no feedback for {item}: nbgrader could not generate it", file=sys.stderr)
     return 1 if done["failed"] else 0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import cluster, pool
+from . import cluster, errors, pool
 from . import gradebook as gbk
 from .course import (
     AUTOGRADED,
@@ -241,9 +241,9 @@ def _grade(settings: Grading, chosen, output, started, *, shard, force, progress
         names = {a: list(nbs) for a, nbs in releases.items()}
         orders = _orders(releases)
         for task in (t for t in tasks if t.link is not None):
-            _record_failure(db_url, course_id, orders, task,
-                            f"not graded: the submission folder is a symbolic link (to {task.link[:200]!r}); "
-                            "links are not followed")
+            _record_failure(db_url, course_id, orders, task, errors.NotGradable(
+                f"not graded: the submission folder is a symbolic link (to {task.link[:200]!r}); "
+                "links are not followed"))
             summary.graded_now += 1
 
         def finished(gb, task: Task) -> bool:
@@ -299,7 +299,7 @@ def _orders(releases: dict[str, dict[str, str]]) -> dict[str, dict[str, list[str
                 for n, t in nbs.items()} for a, nbs in releases.items()}
 
 
-def _record_failure(db_url: str, course_id: str, orders, task: Task, reason: str) -> None:
+def _record_failure(db_url: str, course_id: str, orders, task: Task, reason: errors.GradingFailure) -> None:
     """Mark ``task`` failed in the gradebook, as nbgrader does for a failed submission: its half-done
     autograded notebook is removed by the caller. Retried a few times (the gradebook may be busy)."""
     from nbgrader.api import Gradebook
@@ -360,11 +360,10 @@ def _run_pool(todo: list[Task], summary: Summary, settings: Grading, releases, *
         summary.times[(task.student, task.assignment)] = seconds
         summary.graded_now += 1
         counts[status] += 1
-        bar.set_postfix_str(f"graded {counts[Status.GRADED]}, manual {counts[Status.NEEDS_MANUAL]}, "
-                            f"flagged {counts[Status.FLAGGED]}, failed {counts[Status.FAILED]}", refresh=False)
+        bar.set_postfix_str(", ".join(f"{s} {counts[s]}" for s in Status), refresh=False)
         bar.update(1)
 
-    def failed(task: Task, reason: str, seconds: float) -> None:
+    def failed(task: Task, reason: errors.GradingFailure, seconds: float) -> None:
         # As nbgrader does for a failed submission: no autograded notebook (it would be the
         # half-done copy of the stopped worker) and so no feedback.
         shutil.rmtree(root / AUTOGRADED / task.student / task.assignment, ignore_errors=True)
@@ -406,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(
         description="Autograde every submission under submitted/ and write grades.csv.",
-        epilog="Statuses: graded, needs_manual, flagged (for review), failed (with the reason in 'detail').")
+        epilog=f"Statuses: {', '.join(Status)} ('detail' says why).")
     parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     parser.add_argument("--root", type=Path, default=COURSE_ROOT, help="course folder (default: this one)")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")

@@ -1,45 +1,61 @@
-"""Grading statuses, kept in nbgrader's own gradebook.
+"""Grading outcomes, kept in nbgrader's own gradebook database in a table of the course's.
 
 nbgrader records scores but not why a submission could not be graded: a failed
 autograde leaves the grades empty, and ``nbgrader export`` shows a 0 like any
-other. The gradebook has no column for a reason, so the status is written with
-fields nbgrader already has and shows in its formgrader:
+other. The course records its outcome of grading each submission in a table of
+its own, ``course_outcome``, on the same database (SQLite or PostgreSQL), created
+through nbgrader's engine: whether it is being graded, graded or failed, the
+reason (:mod:`.errors`: its kind, its words, whether it is the grader's fault),
+the notes on repairs, why to review it, and when. grades.csv's status is read
+from that table and from nbgrader's own state (scores, written answers still to
+grade by hand), so a gradebook shared by several machines (PostgreSQL) gives
+every machine the same export. No grade is stored anywhere else.
 
-- a failed submission: every notebook is *flagged*, its automatic scores are
-  emptied and marked "needs manual grade", and the automatic comment of its
-  first answer cell reads ``Autograding failed: <reason>``;
-- a repaired or partly timed-out submission: a line ``Grading note: <what>`` is
-  added to that automatic comment (nbgrader's feedback shows it to the student);
-- a submission that replaced what the tests rely on (:mod:`.integrity`): its
-  notebook is *flagged* and a line ``Flagged for review: <what>`` is added;
-- a submission being graded carries ``Autograding failed: grading did not
-  finish...`` until its grading is complete (one commit at the end), so a run
-  killed at any point leaves it marked unfinished, never half-graded.
+For the Formgrader, which shows no table of ours, a human-readable copy is added
+to the automatic comment of the first answer cell (``Autograding failed: ...``,
+``Grading note: ...``, ``Flagged for review: ...``) and the notebooks of a failed
+or flagged submission are flagged. The copy is never read back: editing it
+changes no status; the next grading removes exactly the lines it wrote, and the
+feedback leaves them off the student's page (:func:`copied_lines`).
 
-Everything else (graded, waiting for a hand grade) is nbgrader's own state, so a
-gradebook shared by several machines (PostgreSQL) gives every machine the
-same export. No grade is stored anywhere else.
+A gradebook written before the table existed carried the status in those comment
+lines only: the first time it is opened here, they are read once into the table
+(:func:`_from_comments`, with a message saying how many), and left in place.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import sys
+import time
+import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook, MissingEntry, SubmittedAssignment
+from sqlalchemy import JSON, Boolean, Column, DateTime, String, Text, inspect, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import DeclarativeBase, Session, object_session
 
+from . import errors
 from .course import write_atomically
+from .errors import NO_SUBMISSION, UNFINISHED
 
 FAILED = "Autograding failed: "
 NOTE = "Grading note: "
 FLAG = "Flagged for review: "
+"""How the lines of the human-readable copy in an automatic comment begin."""
 
 
 class Status(StrEnum):
-    """A submission's status in grades.csv; :func:`row` reads it from the gradebook's encoding above.
+    """A submission's status in grades.csv, decided by :func:`row`.
+
+    Adding one: a member here, its :attr:`words`, and where :func:`row` gives it; the grading
+    summary, the progress bar, the feedback and the LMS export follow from these.
 
     - GRADED: scored in full;
     - NEEDS_MANUAL: the automatic part is scored, written answers wait for a hand grade;
@@ -59,32 +75,207 @@ class Status(StrEnum):
         return format(self.value, spec)
 
     @property
+    def words(self) -> str:
+        """How a count of it reads in the grading summary ("3 need manual grading")."""
+        return {"needs_manual": "need manual grading", "flagged": "flagged for review"}.get(self.value, self.value)
+
+    @property
     def reviewed(self) -> bool:
         """Whether its feedback may go to the student without the instructor looking first."""
         return self is Status.GRADED
 
+    @property
+    def held_back(self) -> bool:
+        """Scored but still to review by hand: its feedback and LMS score wait for the instructor."""
+        return not self.reviewed and self is not Status.FAILED
+
 
 COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "detail")
-UNFINISHED = "grading did not finish: run the grading command again"
-ENVIRONMENT_FAULT = "grading environment: "
-"""How a failure caused by the grading machine begins (a data file or package the kernel lacks)."""
-INTERNAL_ERROR = "internal grading error "
-"""How a failure caused by the grader itself begins (it raised, twice)."""
 
 
-def _comments(sub_notebook, order: list[str] | None):
-    """The notebook's comments, the first answer cell of the notebook first."""
+# ---- the table ----
+
+class _Tables(DeclarativeBase):
+    """The course's own tables, beside nbgrader's (which know nothing of them)."""
+
+
+class State(StrEnum):
+    GRADING = "grading"
+    GRADED = "graded"
+    FAILED = "failed"
+
+
+class Outcome(_Tables):
+    """The course's outcome of grading one submission."""
+
+    __tablename__ = "course_outcome"
+    submission_id = Column(String(32), primary_key=True)
+    """nbgrader's ``submitted_assignment.id`` (no foreign key: nbgrader deletes submissions on its own)."""
+    student = Column(String(128), nullable=False)
+    assignment = Column(String(128), nullable=False)
+    state = Column(String(16), nullable=False)
+    reason = Column(String(64))
+    """The :mod:`.errors` class of a failure, by name."""
+    detail = Column(Text)
+    grader_fault = Column(Boolean, nullable=False, default=False)
+    notes = Column(JSON)
+    """Notebook -> what was repaired or stopped (for the instructor, in grades.csv's detail)."""
+    flags = Column(JSON)
+    """Notebook -> why to review it (code replacing what the tests rely on)."""
+    flagged = Column(JSON)
+    """The notebooks these tools flagged in nbgrader's gradebook (unflagged when graded again)."""
+    copied = Column(JSON)
+    """[comment id, [lines]]: the human-readable copy added to nbgrader's automatic comments."""
+    when = Column(DateTime(timezone=True), nullable=False)
+
+
+class Migration(_Tables):
+    """What was moved into the course's tables from an older gradebook, and when."""
+
+    __tablename__ = "course_migration"
+    name = Column(String(64), primary_key=True)
+    when = Column(DateTime(timezone=True), nullable=False)
+
+
+FROM_COMMENTS = "statuses from comments"
+_LOCK = 0x636F757273650002
+"""PostgreSQL advisory-lock key under which one machine creates the tables and migrates."""
+_ready: weakref.WeakSet = weakref.WeakSet()
+"""The engines on whose database the tables are known to exist (checked once per engine)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ensure_tables(bind: Engine) -> None:
+    """Create the course's tables on the gradebook's database if missing, and read the statuses an
+    older gradebook kept in comments into them (once)."""
+    if bind in _ready:
+        return
+    for attempt in range(3):
+        try:
+            with Session(bind) as session:
+                if bind.dialect.name == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+                names = set(inspect(session.connection()).get_table_names())
+                if not {Outcome.__tablename__, Migration.__tablename__} <= names:
+                    _Tables.metadata.create_all(session.connection())
+                if session.get(Migration, FROM_COMMENTS) is None:
+                    moved = _from_comments(session)
+                    session.add(Migration(name=FROM_COMMENTS, when=_now()))
+                    session.commit()
+                    if moved:
+                        print(f"gradebook {bind.url.render_as_string()}: read the grading status of {moved} "
+                              f"submission{'' if moved == 1 else 's'} from nbgrader's comments (written by an "
+                              f"older version) into the table {Outcome.__tablename__}; the comments are "
+                              "left as they were", file=sys.stderr)
+                else:
+                    session.commit()
+            break
+        except DatabaseError:
+            # Another process created the tables or migrated at the same time (SQLite has no
+            # lock to take first): look again.
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+    _ready.add(bind)
+
+
+def _from_comments(session: Session) -> int:
+    """Outcomes from the comment lines of an older gradebook (``Autograding failed: ...``,
+    ``Grading note: ...``, ``Flagged for review: ...``); returns how many submissions had any.
+    The lines become the outcome's copy, so the next grading removes them as its own."""
+    have = set(session.scalars(select(Outcome.submission_id)))
+    moved = 0
+    for sub in session.scalars(select(SubmittedAssignment)):
+        if sub.id in have:
+            continue
+        failures, notes, flags, copied, flagged = [], {}, {}, [], []
+        for nb in sorted(sub.notebooks, key=lambda n: n.name):
+            for comment in nb.comments:
+                ours = [line for line in (comment.auto_comment or "").splitlines()
+                        if line.startswith((FAILED, NOTE, FLAG))]
+                if ours:
+                    copied.append([comment.id, ours])
+                failures += [line[len(FAILED):] for line in ours if line.startswith(FAILED)]
+                notes.setdefault(nb.name, []).extend(line[len(NOTE):] for line in ours if line.startswith(NOTE))
+                flags.setdefault(nb.name, []).extend(line[len(FLAG):] for line in ours if line.startswith(FLAG))
+            if nb.flagged and flags.get(nb.name):
+                flagged.append(nb.name)
+        if not copied:
+            continue
+        outcome = _new(sub)
+        outcome.notes = {k: v for k, v in notes.items() if v} or None
+        outcome.flags = {k: v for k, v in flags.items() if v} or None
+        outcome.copied = copied
+        if UNFINISHED in failures:
+            outcome.state, outcome.reason, outcome.detail = State.GRADING, "Unfinished", UNFINISHED
+        elif failures:
+            detail = "; ".join(failures)
+            kind = next((k for k in (errors.EnvironmentFault, errors.InternalError)
+                         if detail.startswith(k.prefix)), errors.StudentFailure)
+            outcome.state, outcome.reason, outcome.detail = State.FAILED, kind.__name__, detail
+            outcome.grader_fault = kind.grader_fault
+            flagged = [nb.name for nb in sub.notebooks if nb.flagged]
+        outcome.flagged = sorted(set(flagged))
+        session.add(outcome)
+        moved += 1
+    return moved
+
+
+def _new(sub) -> Outcome:
+    return Outcome(submission_id=sub.id, student=sub.student.id, assignment=sub.assignment.name,
+                   state=State.GRADED, grader_fault=False, when=_now())
+
+
+def _outcome(session: Session, sub) -> Outcome | None:
+    ensure_tables(session.get_bind())
+    return session.get(Outcome, sub.id)
+
+
+def _take_over(gb: Gradebook, sub) -> Outcome:
+    """The submission's outcome row, with what its last recording added to nbgrader's tables undone:
+    exactly the lines it copied into comments, and the flags it set."""
+    outcome = _outcome(gb.db, sub)
+    if outcome is None:
+        outcome = _new(sub)
+        gb.db.add(outcome)
+    comments = {c.id: c for nb in sub.notebooks for c in nb.comments}
+    for comment_id, lines in outcome.copied or []:
+        comment = comments.get(comment_id)
+        if comment is None:
+            continue
+        kept = (comment.auto_comment or "").splitlines()
+        for line in lines:
+            if line in kept:
+                kept.remove(line)
+        comment.auto_comment = "\n".join(kept) or None
+    for nb in sub.notebooks:
+        if nb.name in (outcome.flagged or []):
+            nb.flagged = False
+    outcome.copied, outcome.flagged = [], []
+    outcome.notes = outcome.flags = outcome.reason = outcome.detail = None
+    outcome.grader_fault = False
+    outcome.when = _now()
+    return outcome
+
+
+def _copy(outcome: Outcome, nb, order: list[str] | None, lines: list[str], first: bool = False) -> None:
+    """Add ``lines`` to the automatic comment of the notebook's first answer cell, for the Formgrader."""
+    if not lines or not nb.comments:
+        return
     rank = {name: i for i, name in enumerate(order or [])}
-    return sorted(sub_notebook.comments, key=lambda c: (rank.get(c.name, len(rank)), c.name))
+    comment = min(nb.comments, key=lambda c: (rank.get(c.name, len(rank)), c.name))
+    parts = [*lines, comment.auto_comment] if first else [comment.auto_comment, *lines]
+    comment.auto_comment = "\n".join(filter(None, parts))
+    outcome.copied = [*(outcome.copied or []), [comment.id, list(lines)]]
 
 
-def _lines(comment, prefix: str) -> list[str]:
-    return [line for line in (comment.auto_comment or "").splitlines() if line.startswith(prefix)]
-
-
-def _without(text: str | None, *prefixes: str) -> str | None:
-    kept = [line for line in (text or "").splitlines() if not line.startswith(prefixes)]
-    return "\n".join(kept) or None
+def _flag(outcome: Outcome, nb) -> None:
+    if not nb.flagged:
+        nb.flagged = True
+        outcome.flagged = [*(outcome.flagged or []), nb.name]
 
 
 def submission(gb: Gradebook, assignment: str, student: str, timestamp: str | None = None):
@@ -96,75 +287,71 @@ def submission(gb: Gradebook, assignment: str, student: str, timestamp: str | No
 
 def start(gb: Gradebook, assignment: str, student: str, order: list[str] | None = None,
           timestamp: str | None = None) -> None:
-    """Mark a submission as being graded: ``Autograding failed: grading did not finish...``.
-
-    The mark replaces those of an earlier grading and stays until :func:`finish`
-    (nbgrader's ``SaveAutoGrades`` keeps it, see ``execute.CourseSaveAutoGrades``),
-    so a run killed at any point leaves the submission visibly unfinished, and the
-    next run grades it again.
-    """
+    """Record a submission as being graded, until :func:`finish` or :func:`record_failure`: a run
+    killed at any point leaves it unfinished (failed, "grading did not finish"), never half-graded,
+    and the next run grades it again."""
     sub = submission(gb, assignment, student, timestamp)
+    outcome = _take_over(gb, sub)
+    outcome.state, outcome.reason, outcome.detail = State.GRADING, "Unfinished", UNFINISHED
     notebooks = sorted(sub.notebooks, key=lambda n: n.name)
-    for nb in notebooks:
-        ours = any(_lines(c, FAILED) or _lines(c, FLAG) for c in nb.comments)
-        for comment in nb.comments:
-            comment.auto_comment = _without(comment.auto_comment, FAILED, NOTE, FLAG)
-        if ours:
-            nb.flagged = False
-    if notebooks and notebooks[0].comments:
-        first = _comments(notebooks[0], order)[0]
-        first.auto_comment = "\n".join(filter(None, [first.auto_comment, FAILED + UNFINISHED]))
+    if notebooks:
+        _copy(outcome, notebooks[0], order, [FAILED + UNFINISHED])
     gb.db.commit()
 
 
 def finish(gb: Gradebook, assignment: str, student: str, notes: dict[str, list[str]],
            order: dict[str, list[str]] | None = None,
            flags: dict[str, list[str]] | None = None) -> None:
-    """Mark a submission graded: remove the mark of :func:`start`, add the notes and the reasons
-    to review it (``flags``, per notebook: the notebook is flagged), in one commit."""
+    """Record a submission graded, with its notes and the reasons to review it (``flags``, per
+    notebook: the notebook is flagged), in one commit with nothing of :func:`start` left."""
     sub = gb.find_submission(assignment, student)
+    outcome = _take_over(gb, sub)
+    outcome.state = State.GRADED
+    outcome.notes = {k: list(v) for k, v in sorted(notes.items()) if v} or None
+    outcome.flags = {k: list(v) for k, v in sorted((flags or {}).items()) if v} or None
     for nb in sub.notebooks:
-        for comment in nb.comments:
-            comment.auto_comment = _without(comment.auto_comment, FAILED)
         flagged = (flags or {}).get(nb.name) or []
-        lines = [FLAG + f for f in flagged] + [NOTE + n for n in notes.get(nb.name) or []]
         if flagged:
-            nb.flagged = True
-        if not lines or not nb.comments:
-            continue
-        first = _comments(nb, (order or {}).get(nb.name))[0]
-        first.auto_comment = "\n".join(filter(None, [first.auto_comment, *lines]))
+            _flag(outcome, nb)
+        _copy(outcome, nb, (order or {}).get(nb.name),
+              [FLAG + f for f in flagged] + [NOTE + n for n in notes.get(nb.name) or []])
     gb.db.commit()
 
 
-def our_lines(text: str | None) -> list[str]:
-    """The lines of an automatic comment written by these tools (failure and notes)."""
-    return [line for line in (text or "").splitlines() if line.startswith((FAILED, NOTE, FLAG))]
-
-
-def record_failure(gb: Gradebook, assignment: str, student: str, reason: str, *,
+def record_failure(gb: Gradebook, assignment: str, student: str, failure: errors.GradingFailure, *,
                    notebook: str | None = None, order: list[str] | None = None,
                    timestamp: str | None = None, keep_scores: bool = False) -> None:
-    """Mark a submission failed with ``reason`` (see the module docstring).
+    """Record a submission failed with ``failure`` (its kind, words and side, :mod:`.errors`).
 
-    ``keep_scores``: the scores of an earlier grading stay as they are (nbgrader's own autograde
+    Its scores are emptied and marked "needs manual grade" and its notebooks flagged. With
+    ``keep_scores`` the scores of an earlier grading stay as they are (nbgrader's own autograde
     stopped by a fault of the grader's before it saved any); the submission reads as failed
     until it is graded again.
     """
     sub = submission(gb, assignment, student, timestamp)
+    outcome = _take_over(gb, sub)
+    outcome.state, outcome.reason, outcome.detail = State.FAILED, failure.kind, str(failure)
+    outcome.grader_fault = failure.grader_fault
     notebooks = sorted(sub.notebooks, key=lambda n: n.name)
-    target = next((n for n in notebooks if n.name == notebook), notebooks[0] if notebooks else None)
     for nb in notebooks:
         for grade in [] if keep_scores else nb.grades:
             grade.auto_score = None
             grade.needs_manual_grade = True
-        for comment in nb.comments:
-            comment.auto_comment = _without(comment.auto_comment, FAILED, NOTE, FLAG)
-        nb.flagged = True
-    if target is not None and target.comments:
-        first = _comments(target, order)[0]
-        first.auto_comment = "\n".join(filter(None, [FAILED + reason, first.auto_comment]))
+        _flag(outcome, nb)
+    target = next((n for n in notebooks if n.name == notebook), notebooks[0] if notebooks else None)
+    if target is not None:
+        _copy(outcome, target, order, [FAILED + str(failure)], first=True)
     gb.db.commit()
+
+
+def copied_lines(gb: Gradebook, assignment: str, student: str) -> set[str]:
+    """The lines of the human-readable copy these tools put in the submission's comments."""
+    try:
+        sub = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return set()
+    outcome = _outcome(gb.db, sub)
+    return {line for _, lines in (outcome.copied if outcome else None) or [] for line in lines}
 
 
 @dataclass
@@ -175,14 +362,18 @@ class Row:
     max_score: float
     status: Status
     detail: str
+    grader_fault: bool = False
+    """Failed through a fault of the grader's, not the submission's: graded again by the next run."""
+    reason: str | None = None
+    """The :mod:`.errors` class of a failure, by name (None when read from grades.csv)."""
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # also from grades.csv's text
 
     @property
-    def grader_fault(self) -> bool:
-        """Failed through a fault of the grader's, not the submission's: graded again by the next run."""
-        return self.status is Status.FAILED and self.detail.startswith((ENVIRONMENT_FAULT, INTERNAL_ERROR))
+    def no_submission(self) -> bool:
+        """The student handed nothing in (failed, but nothing to mend)."""
+        return self.status is Status.FAILED and self.detail == NO_SUBMISSION
 
     def csv(self) -> list[str]:
         score = "" if self.score is None else f"{self.score:g}"
@@ -195,19 +386,22 @@ def _unfinished(sub) -> bool:
                for nb in sub.notebooks for g in nb.grades)
 
 
+def _lines(recorded: dict | None) -> list[str]:
+    return [line for _, lines in sorted((recorded or {}).items()) for line in lines]
+
+
 def row(sub) -> Row:
     """The grades.csv row of one submission in the gradebook."""
-    comments = [c for nb in sorted(sub.notebooks, key=lambda n: n.name) for c in nb.comments]
-    failures = [line[len(FAILED):] for c in comments for line in _lines(c, FAILED)]
-    notes = [line[len(NOTE):] for c in comments for line in _lines(c, NOTE)]
-    flags = [line[len(FLAG):] for c in comments for line in _lines(c, FLAG)]
+    outcome = _outcome(object_session(sub), sub)
     max_score = float(sub.max_score)
     student, assignment = sub.student.id, sub.assignment.name
-    if failures:
-        detail = UNFINISHED if UNFINISHED in failures else "; ".join(failures)
-        return Row(student, assignment, None, max_score, Status.FAILED, detail)
-    if _unfinished(sub):
-        return Row(student, assignment, None, max_score, Status.FAILED, UNFINISHED)
+    if outcome is not None and outcome.state == State.FAILED:
+        return Row(student, assignment, None, max_score, Status.FAILED, outcome.detail or "",
+                   bool(outcome.grader_fault), outcome.reason)
+    if (outcome is not None and outcome.state == State.GRADING) or _unfinished(sub):
+        return Row(student, assignment, None, max_score, Status.FAILED, UNFINISHED, False, "Unfinished")
+    notes = _lines(outcome.notes if outcome else None)
+    flags = _lines(outcome.flags if outcome else None)
     score = float(sub.score)
     status = Status.FLAGGED if flags else Status.GRADED
     flagged = ["flagged for review: " + "; ".join(flags)] if flags else []
@@ -252,8 +446,7 @@ def is_finished(gb: Gradebook, assignment: str, student: str, timestamp=None) ->
         return False
     if timestamp is not None and sub.timestamp != timestamp:
         return False
-    r = row(sub)
-    return r.detail != UNFINISHED
+    return row(sub).reason != errors.Unfinished.__name__
 
 
 def export(db_url: str, course_id: str, *, assignments: list[str] | None = None,
@@ -281,8 +474,9 @@ def export(db_url: str, course_id: str, *, assignments: list[str] | None = None,
                 if student in subs:
                     rows.append(row(subs[student]))
                 elif not pending(student, assignment.name):
+                    missing = errors.NoSubmission()
                     rows.append(Row(student, assignment.name, None, float(assignment.max_score),
-                                    Status.FAILED, "no submission"))
+                                    Status.FAILED, str(missing), missing.grader_fault, missing.kind))
     return sorted(rows, key=lambda r: (r.assignment, r.student_id))
 
 

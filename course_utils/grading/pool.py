@@ -22,8 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import errors
 from .course import SOURCE_DIR, Task
-from .gradebook import INTERNAL_ERROR
 from .settings import Grading
 
 
@@ -144,7 +144,7 @@ def _grade(task: Task):
 
 def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
         finished: Callable[[Task, object, float], None],
-        failed: Callable[[Task, str, float], None]) -> bool:
+        failed: Callable[[Task, errors.GradingFailure, float], None]) -> bool:
     """Grade ``todo`` on ``jobs`` workers; ``finished(task, result, seconds)`` or ``failed(task,
     reason, seconds)`` is called once per task, in the calling thread. A task whose grader raised
     is tried once more before it fails; one still running after ``time_limit`` wall-clock seconds
@@ -174,20 +174,22 @@ def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
                 except TimeoutError:
                     # The limits that grade count CPU seconds (per cell, per notebook); this one is
                     # the wall-clock backstop, for a kernel stuck beyond what those see.
-                    failed(task, f"over the time limit: grading took more than {time_limit:g} s of wall "
-                                 "clock (the backstop per submission: a kernel stuck without using CPU, "
-                                 "or a grading machine far too busy)", time_limit)
+                    failed(task, errors.OverTimeLimit(
+                        f"over the time limit: grading took more than {time_limit:g} s of wall "
+                        "clock (the backstop per submission: a kernel stuck without using CPU, "
+                        "or a grading machine far too busy)"), time_limit)
                 except ProcessExpired as exc:
                     _remove_boxes(setup.runtime, exc.pid)
-                    failed(task, "the grading process died (out of memory?)", time.monotonic() - queued)
+                    failed(task, errors.WorkerDied("the grading process died (out of memory?)"),
+                           time.monotonic() - queued)
                 except Exception as exc:  # noqa: BLE001  (the grader's own fault: once more, then say so)
                     if attempt == 1:
                         print(f"warning: grading {task.student}/{task.assignment} raised "
                               f"{type(exc).__name__}: {exc}; trying once more", file=sys.stderr)
                         schedule(task, 2)
                     else:
-                        failed(task, f"{INTERNAL_ERROR}({type(exc).__name__}: {exc}); see the "
-                                     "grading log", time.monotonic() - queued)
+                        failed(task, errors.InternalError(f"({type(exc).__name__}: {exc}); see the "
+                                                          "grading log"), time.monotonic() - queued)
                 else:
                     finished(task, result, result.seconds)
     except KeyboardInterrupt:

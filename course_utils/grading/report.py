@@ -39,10 +39,10 @@ class Summary:
             return (f"No submissions to grade under {SUBMITTED}/<student_id>/<assignment_id>/; "
                     f"wrote {self.output} from the gradebook ({len(self.rows)} rows).")
         lines = [
-            f"{len(self.scope)} submission{'' if len(self.scope) == 1 else 's'}: {c[Status.GRADED]} graded, "
-            f"{c[Status.NEEDS_MANUAL]} need manual grading, {c[Status.FLAGGED]} flagged for review, "
-            f"{c[Status.FAILED]} failed ({self.graded_now} graded in this run in "
-            f"{_clock(self.seconds)}, {self.skipped} already graded before; --force regrades them)"]
+            f"{len(self.scope)} submission{'' if len(self.scope) == 1 else 's'}: "
+            + ", ".join(f"{c[s]} {s.words}" for s in Status)
+            + f" ({self.graded_now} graded in this run in {_clock(self.seconds)}, {self.skipped} "
+              "already graded before; --force regrades them)"]
         if self.canary_seconds is not None:
             lines.append(f"canary: the instructor's solutions graded first in {_clock(self.canary_seconds)} "
                          "(done again only when a solution, the course package, the configuration, the data "

@@ -133,9 +133,9 @@ def build(fmt: str, rows: list[gradebook.Row], roster: list[rosters.Student] | N
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     notes = []
     for r in rows:
-        if r.status in (gradebook.Status.NEEDS_MANUAL, gradebook.Status.FLAGGED) and not include_unreviewed:
+        if r.status.held_back and not include_unreviewed:
             notes.append(f"left blank, still to review ({r.status}): {r.student_id} {r.assignment}")
-        elif r.status is gradebook.Status.FAILED and r.detail != "no submission":
+        elif r.status is gradebook.Status.FAILED and not r.no_submission:
             notes.append(f"left blank, grading failed: {r.student_id} {r.assignment}: {r.detail}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
