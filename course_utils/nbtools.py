@@ -8,7 +8,6 @@ from __future__ import annotations
 import ast
 import copy
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,24 +44,57 @@ def parse(source: str) -> ast.Module:
         return ast.Module(body=[], type_ignores=[])
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
 def names_bound(tree: ast.AST) -> set[str]:
-    """Names a cell binds in the notebook's namespace (not a function's locals)."""
-    return set(_bound(tree))
-
-
-def _bound(node: ast.AST) -> Iterator[str]:
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            yield child.name
-        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-            yield child.id
-        elif not isinstance(child, ast.Lambda):
-            yield from _bound(child)
+    """Names a cell binds in the notebook's namespace: what it assigns, loops over, binds with
+    ``with ... as``, catches, defines or imports, at any depth outside a function or class body
+    (comprehension variables too: reading one is no dependence on another cell), and what a
+    function of it declares ``global`` and assigns. The course's one answer to that question:
+    run-all tags, the fidelity cascade, the self-check's report, integrity's plan and scan."""
+    names: set[str] = set()
+    declared = {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
+    todo = [tree]  # iterative: a cell may nest deeper than the recursion limit
+    while todo:
+        for child in ast.iter_child_nodes(todo.pop()):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(child.name)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                names.update(import_bindings(ast.Module(body=[child], type_ignores=[])))
+            elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                names.add(child.id)
+            elif isinstance(child, ast.ExceptHandler) and child.name:
+                names.add(child.name)
+            if not isinstance(child, _SCOPES):
+                todo.append(child)
+    names |= {n.id for n in ast.walk(tree)
+              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id in declared}
+    return names
 
 
 def names_read(tree: ast.AST) -> set[str]:
     """Every name a cell reads, function bodies included (they read it when called)."""
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def import_bindings(tree: ast.Module, top_level_only: bool = True) -> dict[str, str]:
+    """Names bound by a cell's import statements -> the dotted path they name (``np`` ->
+    ``numpy``); with ``top_level_only`` False, imports inside functions and blocks too."""
+    found: dict[str, str] = {}
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = alias.name
+                else:
+                    found[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return found
 
 
 def load_config(root: Path, **overrides: str) -> Config:

@@ -38,8 +38,7 @@ from nbgrader import utils
 from tqdm.auto import tqdm
 from traitlets.config import Config
 
-from . import nbtools
-from .data import COURSE_ROOT
+from . import COURSE_ROOT, nbtools
 from .kernel import CourseExecute
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
@@ -136,21 +135,12 @@ def _section(nb: NotebookNode, index: int) -> str:
 
 
 def _defined_names(source: str) -> set[str]:
-    """Names a cell binds at its top level (what later cells miss when it stops early)."""
+    """Names a cell binds (what later cells miss when it stops early): :func:`.nbtools.names_bound`,
+    or for a cell Python cannot read (IPython syntax) its plain assignments and definitions."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:  # IPython syntax: the plain assignments and definitions will do
+        return nbtools.names_bound(ast.parse(source))
+    except SyntaxError:
         return set(re.findall(r"^(?:def |class )?([A-Za-z_]\w*)\s*[=(:]", source, re.MULTILINE))
-    names: set[str] = set()
-    for node in tree.body:
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                names.add(sub.id)
-            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub in tree.body:
-                names.add(sub.name)
-            elif isinstance(sub, ast.alias):
-                names.add((sub.asname or sub.name).split(".")[0])
-    return names
 
 
 def _timed_out(cell) -> bool:

@@ -747,7 +747,7 @@ def release_imports(release) -> dict[str, str]:
     ``import a.b`` binds ``a`` but also loads ``a.b``: it appears under both keys, ``a`` and
     ``a.b`` (a key no test can name), so that the judge and :func:`preload` load ``a.b`` too.
     """
-    from ..integrity import import_bindings
+    from ...nbtools import import_bindings
 
     imports: dict[str, str] = {}
     for cell in release.cells:
