@@ -291,7 +291,12 @@ def judge_on_course(work: Path, sample: int, rounds: int, chosen: list[str] | No
                 if r >= 0:
                     seconds[judge].append(took)
                 with (course / "grades.csv").open() as fh:
-                    grades |= {(row["score"], row["status"]) for row in csv.DictReader(fh)}
+                    rows = list(csv.DictReader(fh))
+                grades |= {(row["score"], row["status"]) for row in rows}
+                for row in rows:
+                    if row["status"] != "graded":  # say why: a benchmark must not hide a wrong grade
+                        print(f"  {assignment} round {r}, judge {judge}: {row['student_id']} {row['status']}: "
+                              f"{row['detail'][:400]}", flush=True)
                 shutil.rmtree(course)
         agree = agree and len(grades) == 1
         with_, without = (statistics.median(seconds[j]) for j in (True, False))
