@@ -19,6 +19,10 @@ ALLOWED: set[tuple[str, str]] = {
     # The method names of Python's operator protocol (def __add__(self, other):), shown by the
     # lecture's given TensorV1; TensorV2's exercise is their bodies, the backward pass.
     ("04_autograd", "tensor_v2"),
+    # The method names of the network's contract (def __call__(self, x):, def parameters(self):),
+    # stated by the banners and shown by the lecture's given Layer; the exercises are their bodies.
+    ("04_autograd", "neuron"),
+    ("04_autograd", "mlp"),
     # TensorV2's __add__ is the lecture's first worked example of a backward rule, shown on
     # purpose (as micrograd's lecture does it live); tensor_add carries it over to Tensor.
     ("04_autograd", "tensor_add"),
