@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from course_utils.grading.course import assignments, source_notebooks
+from course_utils.grading.course import COURSE_ROOT, assignments, source_notebooks
 
 NOTEBOOKS = [path for a in assignments() for path in source_notebooks(a)]
 HINT = re.compile(r"<details><summary>Hint (\d)</summary>\n\n(.+?)\n\n</details>", re.S)
@@ -41,3 +41,30 @@ def test_every_written_answer_tells_the_grader_what_earns_full_credit(path):
     missing = [_grade_id(c) for c in written if "*Full credit:*" not in c.source]
     assert written, "no written question found: the test would pass on anything"
     assert not missing, f"written answers without a '*Full credit:*' line: {missing}"
+
+
+def _tally(assignment: str) -> tuple[int, int, float, float]:
+    """(code exercises, written answers, automatic points, points graded by hand) of an assignment."""
+    (path,) = source_notebooks(assignment)
+    code = written = 0
+    auto = by_hand = 0.0
+    for cell in nbformat.read(path, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            code += cell.cell_type == "code"
+            written += cell.cell_type == "markdown"
+        if meta.get("grade"):
+            if cell.cell_type == "code":
+                auto += meta.get("points", 0)
+            else:
+                by_hand += meta.get("points", 0)
+    return code, written, auto, by_hand
+
+
+def test_the_readme_counts_each_notebooks_exercises_and_points():
+    readme = (COURSE_ROOT / "README.md").read_text()
+    for assignment in assignments():
+        code, written, auto, by_hand = _tally(assignment)
+        row = next((line for line in readme.splitlines() if line.startswith(f"| {assignment[:2]} |")), "")
+        wanted = f"| {code} + {written} | {auto:g} + {by_hand:g} |"
+        assert row.endswith(wanted), f"README's row for {assignment} should end with {wanted!r}: {row!r}"
