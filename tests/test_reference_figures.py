@@ -305,6 +305,18 @@ def test_losses_prints_the_figures_its_text_quotes(assignment, printed):
     # "x keeps shrinking by 13% to 18% per step, 15% on average"
     _line(out, r"^RMSprop after its first step: x shrinks by 13% to 18% per step \(15% on average\)$")
     assert "13% to 18% per step, 15% on average" in _markdown(assignment, "losses-072f")
+    # the comparison runs gradient descent at a near-best rate too, and the prose quotes both rates
+    _line(out, r"^gradient descent, lr 0\.02: x shrinks by 4% per step$")
+    _line(out, r"^gradient descent, lr 0\.09: x shrinks by 18% per step$")
+    fast, rms = (float(_line(out, rf"^{name} +first step to .* f after 60 steps = (\S+)$").group(1))
+                 for name in (r"gradient descent, lr 0\.09", r"RMSprop 0\.99, lr 0\.1"))
+    assert fast < rms, (fast, rms)   # "as fast as RMSprop and ending lower"
+    for quoted in ("at 0.02 shrinks $x$ by 4% per step; at 0.09 by 18%", "ending lower"):
+        assert quoted in _markdown(assignment, "losses-072f"), quoted
+    # the MAE fit alternates across the median between two points one step apart
+    _line(out, r"^MAE fit: 3\.1000 +median: 3\.1000 ")
+    _line(out, r"^MAE fit, one step more: 3\.1014, and another: 3\.1000$")
+    assert "(3.1000 and 3.1014, printed above" in _markdown(assignment, "losses-019")
     # the four optimisers on the kappa = 100 bowl: the prose quotes each run's figure
     _line(out, r"^SGD, lr 0\.4 +f after 300 steps = 8\.2e-05 +never below 1e-12$")
     _line(out, r"^SGD \+ momentum 0\.9, lr 0\.4 +f after 300 steps = \S+ +below 1e-12 from step 23\d$")
