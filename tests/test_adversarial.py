@@ -33,7 +33,7 @@ from .sandboxed import grade_class, sandboxed_class
 A = "01_probability"
 CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
 TIME_LIMIT = 600  # the wall-clock backstop per submission (cells are limited in CPU seconds): no load reaches it
-AUTO = 18  # automatic points of 01_probability
+AUTO = sum(syn.points(A)[0].values())  # automatic points of 01_probability
 PARTIAL = {"first_letter_distribution", "total_probability", "interval_probability"}
 SECRET_OTHER = "SECRET-OF-ANOTHER-STUDENT-4c1f"
 SECRET_SOLUTIONS = "SECRET-OF-THE-INSTRUCTOR-9a2e"

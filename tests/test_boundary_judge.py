@@ -32,8 +32,8 @@ from .sandboxed import grade_class, sandboxed_class
 A = "01_probability"
 CELL_TIMEOUT = 20
 TIME_LIMIT = 400  # per submission; a kernel asleep (lib_pause) is stopped by the wall-clock backstop
-AUTO = 18
-FIRST = 2  # points of first_letter_distribution, the exercise the attacks hijack
+AUTO = sum(syn.points(A)[0].values())  # automatic points of 01_probability
+FIRST = syn.points(A)[0]["first_letter_distribution_test"]  # the exercise the attacks hijack
 HELPER_TEXT = "A distribution whose mass is multiplied by a factor"
 """The docstring of a class only a hidden test of 01_probability defines."""
 

@@ -35,7 +35,10 @@ from course_utils.grading.report import Summary
 A = "01_probability"
 CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
 TIME_LIMIT = 600  # wall-clock backstop per submission (the cells' limits count CPU seconds): no load reaches it
-AUTO, MAX = 18, 23  # automatic points of 01_probability, and with the three written answers
+POINTS, WRITTEN = syn.points(A)
+AUTO = sum(POINTS.values())  # automatic points of 01_probability
+MAX = AUTO + sum(WRITTEN.values())  # and with its written answers
+PARTIAL = ("first_letter_distribution", "total_probability", "interval_probability", "first_two_joint")
 
 slow = [pytest.mark.notebook, pytest.mark.xdist_group("grading")]
 
@@ -43,16 +46,16 @@ slow = [pytest.mark.notebook, pytest.mark.xdist_group("grading")]
 EXPECTED = {
     "added_cells": ("graded", AUTO, ""),
     "blank": ("graded", 0, ""),
-    "correct": ("needs_manual", AUTO, "3 answers to grade by hand (5 points)"),
+    "correct": ("needs_manual", AUTO, f"{len(WRITTEN)} answers to grade by hand ({sum(WRITTEN.values()):g} points)"),
     "deleted_test": ("graded", AUTO, "the deleted cell 'total_probability_test' was put back"),
     "edited_grade_id": ("graded", AUTO, "set back to 'interval_probability_test'"),
-    "edited_locked": ("graded", AUTO - 1, "'bayes_posterior_test' was restored"),
-    "infinite_loop": ("graded", AUTO - 2, "'total_probability_test') was stopped at the time limit"),
+    "edited_locked": ("graded", AUTO - POINTS["bayes_posterior_test"], "'bayes_posterior_test' was restored"),
+    "infinite_loop": ("graded", AUTO - POINTS["total_probability_test"], "'total_probability_test') was stopped at the time limit"),
     "invalid_json": ("failed", None, "invalid JSON"),
     "missing_notebook": ("failed", None, "missing notebook: the submission has no probability.ipynb"),
     "not_a_notebook": ("failed", None, "not a notebook"),
     "os_exit": ("failed", None, "kernel died at cell 24 (answer cell 'sample_categorical')"),  # 1-based, hints count
-    "partial": ("graded", 7, ""),
+    "partial": ("graded", sum(POINTS[f"{e}_test"] for e in PARTIAL), ""),
     "stubborn_loop": ("failed", None, "over the time limit: cell 4 (answer cell 'first_letter_distribution')"),
     "warning": ("graded", AUTO, ""),
     "wrong_name": ("graded", AUTO, "probability-Copy1.ipynb was graded as probability.ipynb"),
@@ -75,8 +78,7 @@ def build_class(course: Path) -> None:
 
     submit("correct", syn.solved(release, source, written=True))
     submit("blank", release)
-    partial = syn.solved(release, source, only={"first_letter_distribution", "total_probability",
-                                                 "interval_probability", "first_two_joint"})
+    partial = syn.solved(release, source, only=set(PARTIAL))
     submit("partial", answer(partial, "logs and the maximum removed, but 0 * log(0) = nan at theta = 0 or 1 when a count is 0"))  # visible passes, hidden fails
 
     nb = nbformat.from_dict(solved)
@@ -197,7 +199,7 @@ def graded(names_file, tmp_path_factory) -> Graded:
 def test_each_submission_ends_with_its_score_and_status(graded, student):
     status, score, words = EXPECTED[student]
     row = graded.rows()[student]
-    assert (row["status"], row["max_score"]) == (status, f"{MAX}"), row
+    assert (row["status"], row["max_score"]) == (status, f"{MAX:g}"), row
     assert row["score"] == ("" if score is None else f"{score:g}"), row
     assert words in row["detail"], row
 

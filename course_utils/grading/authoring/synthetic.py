@@ -45,6 +45,20 @@ def versions(course: Path, assignment: str) -> tuple[NotebookNode, NotebookNode,
     return release, nbtools.read(source_path), source_path.stem
 
 
+def points(assignment: str, root: Path = COURSE_ROOT) -> tuple[dict[str, float], dict[str, float]]:
+    """The points of an assignment's graded cells, from its source's nbgrader metadata: (grade id of a
+    test cell -> points, grade id of a written answer -> points). Tests expect scores from these, so
+    reworking an exercise's points needs no test edited to match."""
+    (path,) = source_notebooks(assignment, root)
+    tests: dict[str, float] = {}
+    written: dict[str, float] = {}
+    for cell in nbtools.read(path).cells:
+        if utils.is_grade(cell):
+            (tests if cell.cell_type == "code" else written)[cell.metadata.nbgrader["grade_id"]] = \
+                float(cell.metadata.nbgrader.get("points", 0))
+    return tests, written
+
+
 def solved(release: NotebookNode, source: NotebookNode, *, written: bool = False,
            only: set[str] | None = None) -> NotebookNode:
     """The student version with the instructor's answers (code cells; markdown too if ``written``).
