@@ -106,6 +106,11 @@ def test_counting_notebook_prints_the_held_out_figures(assignment, printed):
     # names that notebook 06's neural trigram is compared with
     out = printed(assignment)
     _line(out, r"^best k on dev: 0\.3; bigram test NLL with it: 2\.4580$")
+    # the flat optimum: the text quotes the range of the dev NLLs printed from k = 0.01 to k = 1
+    flat = [float(_line(out, rf"^k = {re.escape(k)} +dev NLL (\d\.\d{{4}})$").group(1))
+            for k in ("0.01", "0.03", "0.1", "0.3", "1")]
+    assert f"every dev NLL printed lies between {min(flat):.4f} and {max(flat):.4f}" in " ".join(
+        _markdown(assignment, "bc05-060").split()), flat
     _line(out, r"^uniform model, dev perplexity: 27\.00$")
     _line(out, r"^bigram \(k = 0\.3\), dev perplexity: 11\.6229$")
     _line(out, r"^bigram \(k = 0\.3\), dev bits per character: 3\.5389$")
@@ -124,7 +129,8 @@ def test_counting_notebook_prints_the_held_out_figures(assignment, printed):
                                      ("4", "19,683", "2.1018", "0.6"), ("5", "531,441", "2.1522", "4.5")):
         _line(out, rf"^{n}-gram, k = 0\.1: +{re.escape(contexts)} contexts, dev NLL {re.escape(nll)}, "
                    rf"dev examples with an unseen context {re.escape(unseen)} %$")
-    # k searched on dev for each order: the text says it helps the 5-gram more, and the 4-gram stays best
+    # k searched on dev for each order: the text says it helps the 5-gram more; the model answer, that the
+    # 4-gram stays best
     tuned = {}
     for n in ("4", "5"):
         found = _line(out, rf"^{n}-gram: k = (\d\.\d+) found on dev, dev NLL (\d\.\d+) \(with k = 0\.1: (\d\.\d+)\)$")
@@ -202,6 +208,9 @@ def test_network_notebook_prints_the_reference_figures(assignment, printed):
     scheduled = _line(out, r"^batch   64 with your schedule: dev NLL after 262,144 examples (\d\.\d{4}) "
                            r"\(constant rate 10: 2\.4968; full batch, 1,000 updates: 2\.4588\)$")
     assert float(scheduled.group(1)) < 2.467, scheduled.group(0)
+    # schedule_answer's model answer reads where the two runs part off these lines
+    _line(out, r"^constant rate 10: dev NLL 32k 2\.5050, 64k 2\.5007, .*, 256k 2\.4968$")
+    _line(out, r"^ *your schedule: dev NLL 32k 2\.5022, 64k 2\.4931, .*, 256k 2\.4621$")
     three = re.findall(r"^(?:one-hot|W\[xs\]).*:\s+(\d\.\d{6})$", out, re.MULTILINE)
     assert len(three) == 3 and len(set(three)) == 1, f"the three ways of computing the loss disagree: {three}"
 
