@@ -55,7 +55,7 @@ def _line(text: str, pattern: str) -> re.Match:
 
 
 @pytest.mark.parametrize("assignment", [pytest.param(AUTOGRAD, marks=_group(AUTOGRAD))])
-def test_the_engine_trains_the_network_past_95_percent(assignment, printed):
+def test_the_engine_trains_the_network_past_98_percent(assignment, printed):
     out = printed(assignment)
     _line(out, r"^100 points, 50 labelled \+1; e\.g\. x = \[-1\.116, 0\.998\], y = -1$")
     _line(out, r"^105 parameters$")
@@ -63,7 +63,7 @@ def test_the_engine_trains_the_network_past_95_percent(assignment, printed):
                          r"training accuracy (\d+)%$")
     # the solution's own plan keeps to the budget the exercise sets and reaches its goal
     assert int(trained.group(1)) * int(trained.group(2)) <= 2000, trained.group(0)
-    assert int(trained.group(5)) >= 95, trained.group(0)
+    assert int(trained.group(5)) >= 98, trained.group(0)
     # a speed figure, printed for the record, never asserted
     print(f"04's network: {trained.group(0)}")
 
@@ -75,6 +75,7 @@ def test_autograd_prints_the_figures_its_text_quotes(assignment, printed):
     _line(out, r"^y = \(x x \+ 3 x\) 2 at x = 1\.5: dy/dx = 6\.0 with the colleague's engine, "
                r"12\.0 with PyTorch$")  # section 4's bugs
     _line(out, r"^tanh, xavier: the spread falls from 0\.63 \(layer 1\) to 0\.22 \(layer 10\), 2\.8x$")  # section 8
+    _line(out, r"^relu, naive: the spread goes from .*, x11\.60 per layer$")  # section 8, quoted as printed
     _line(out, r"^one step builds 1,971 operation nodes, ")  # section 10
     _line(out, r"^mean of the last 20 minibatch losses: 0\.40 at the start, 0\.10 at the end$")
 
