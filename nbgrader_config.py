@@ -117,7 +117,10 @@ c.Exchange.root = course_exchange(__file__)
 # their connections to it wait for its lock (120 s) instead of failing after SQLite's 5 s.
 from pathlib import Path  # noqa: E402
 
-from course_utils.grading.course import default_db_url  # noqa: E402
+from course_utils.grading.course import default_db_url, scripts_on_path  # noqa: E402
 from course_utils.grading.sqlite_wait import wait_for_locks  # noqa: E402
 
 wait_for_locks(default_db_url(Path(__file__).resolve().parent))
+# nbgrader creates a gradebook by running `alembic` from PATH: plain nbgrader commands and the
+# Formgrader, started without activating the environment, must find this environment's.
+scripts_on_path()

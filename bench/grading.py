@@ -463,6 +463,9 @@ def kernel_cost(base: Path, repeats: int = 8) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from course_utils.grading.course import scripts_on_path
+
+    scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)

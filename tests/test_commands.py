@@ -104,3 +104,16 @@ def test_importing_the_package_leaves_path_alone_and_a_command_sets_it():
     assert run.stdout.splitlines()[:1] == [path], run.stdout + run.stderr
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[1] == f"{scripts}{os.pathsep}{path}"  # once, however often called
+
+
+def test_plain_nbgrader_from_an_unactivated_environment_creates_the_gradebook(tmp_path):
+    """`.venv/bin/nbgrader ...` (and the Formgrader) load the course's nbgrader_config.py, which puts
+    the scripts folder on PATH: nbgrader runs `alembic` from PATH to create a gradebook."""
+    from course_utils.grading.authoring import synthetic as syn
+
+    course = syn.make_course(tmp_path / "course", ["00_math_toolkit"])
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "00_math_toolkit"],
+                         capture_output=True, text=True, timeout=300, cwd=course,
+                         env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert (course / "gradebook.db").is_file()
