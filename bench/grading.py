@@ -294,7 +294,7 @@ def judge_on_course(work: Path, sample: int, rounds: int, chosen: list[str] | No
                     rows = list(csv.DictReader(fh))
                 grades |= {(row["score"], row["status"]) for row in rows}
                 for row in rows:
-                    if row["status"] != "graded":  # say why: a benchmark must not hide a wrong grade
+                    if row["status"] not in ("graded", "needs_manual"):  # a benchmark must not hide a wrong grade
                         print(f"  {assignment} round {r}, judge {judge}: {row['student_id']} {row['status']}: "
                               f"{row['detail'][:400]}", flush=True)
                 shutil.rmtree(course)
