@@ -68,32 +68,17 @@ c.Grading.time_limit = 3600  # wall-clock backstop per submission (the limits th
 # notebooks the way the grading command does: in the sandbox, with every test cell judged
 # outside the student's kernel (course_utils/grading/judge/), after the same preflight and
 # with the same attribution of the grader's faults, which stop it before any score is saved
-# (course_utils/grading/canary.py); grades.csv follows the gradebook.
-c.Autograde.autograde_preprocessors = [
-    "course_utils.grading.canary.Preflight",
-    "course_utils.grading.execute.TrackedExecute",
-    "course_utils.grading.canary.AttributeFaults",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-    "course_utils.grading.canary.RefreshGrades",
-]
+# (course_utils/grading/canary.py); grades.csv follows the gradebook. Each pipeline is written
+# once, in course_utils/grading/pipelines.py, which make grade and make feedback run too.
+from course_utils.grading.pipelines import autograde_preprocessors, feedback_preprocessors  # noqa: E402
+
+c.Autograde.autograde_preprocessors = autograde_preprocessors(standalone=True)
 
 # nbgrader's own feedback (`nbgrader generate_feedback`, the Formgrader's feedback buttons)
 # hides the hidden tests as `make feedback` does: a failing hidden test is one line naming
 # its exercise and what it checks; its source never reaches the page. Like `make feedback`, it
 # holds back a submission still to review by hand (HoldUnreviewed.include_unreviewed releases it).
-c.GenerateFeedback.preprocessors = [
-    "course_utils.grading.feedback.HoldUnreviewed",
-    "nbgrader.preprocessors.GetGrades",
-    "course_utils.grading.feedback.HideInstructorNotes",
-    "course_utils.grading.feedback.RedactHiddenTests",
-    "course_utils.grading.feedback.ClearHiddenTestsOfTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+c.GenerateFeedback.preprocessors = feedback_preprocessors()
 
 # Feedback pages name each test cell after its exercise in their contents: the course's
 # "feedback" template (course_utils/grading/templates/feedback/) extends nbgrader's.

@@ -3,9 +3,9 @@
 The submitted folder is never written to: its notebooks are read, repaired
 (:mod:`.repair`) and staged in a scratch folder that nbgrader then uses as its
 ``submitted`` directory. nbgrader does the rest as usual, through the course's
-preprocessors (:mod:`.execute`): ``OverwriteCells`` with ``add_missing_cells``,
-the sandboxed and judged ``Execute``, ``IgnorePattern``, ``SaveAutoGrades`` into the
-gradebook, the notebook written to ``autograded/``. The outcome is recorded in the
+preprocessors (:mod:`.pipelines`, :mod:`.execute`): ``OverwriteCells`` with
+``add_missing_cells``, the sandboxed and judged ``Execute``, ``IgnorePattern``, ``SaveAutoGrades``
+into the gradebook, the notebook written to ``autograded/``. The outcome is recorded in the
 gradebook (:mod:`.gradebook`), with its reason (:mod:`.errors`) when it failed.
 """
 
@@ -19,18 +19,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import (
-    AssignLatePenalties,
-    CheckCellMetadata,
-    IgnorePattern,
-    LimitOutput,
-    SaveAutoGrades,
-)
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 
 from . import errors, integrity
@@ -42,10 +34,10 @@ from .execute import (
     Findings,
     KernelDidNotStart,
     KernelDied,
-    TrackedExecute,
 )
 from .faults import environment_fault
 from .ingest import BadSubmission, Submission, read_submission
+from .pipelines import autograde_preprocessors
 from .repair import Unrepairable, looks_like, parse, repair
 from .settings import Grading
 
@@ -245,10 +237,9 @@ class Grader:
         app.log = log
         app.force = True
         app.create_student = True
-        # nbgrader's own autograde preprocessors, with Execute subclassed (above).
-        app.autograde_preprocessors = [
-            TrackedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+        # The pipeline nbgrader's own autograde runs, less the steps this command takes itself
+        # (preflight, fault attribution, the outcome).
+        app.autograde_preprocessors = autograde_preprocessors(standalone=False)
         return app
 
     def _autograded(self, task: Task, found) -> dict[str, nbformat.NotebookNode]:

@@ -42,13 +42,12 @@ import re
 import sys
 from pathlib import Path
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Bool, List, Unicode
 
 from ..nbtools import is_test_cell
@@ -58,6 +57,7 @@ from .course import AUTOGRADED, COURSE_ROOT, in_shard, load_config, parse_shard,
 from .course import assignments as all_assignments
 from .execute import TIMEOUT_ERRORS
 from .gradebook import Status
+from .pipelines import feedback_preprocessors
 from .settings import Grading
 from .templates import feedback_template_basedirs
 
@@ -293,9 +293,7 @@ class HideInstructorNotes(_FeedbackPreprocessor):
 
 def _coursedir(root: Path, db_url: str, assignment: str, student: str, include_unreviewed: bool = False) -> tuple:
     config = load_config(root, db_url=db_url)
-    config.GenerateFeedback.preprocessors = [
-        HoldUnreviewed, GetGrades, HideInstructorNotes, RedactHiddenTests, ClearHiddenTestsOfTests,
-        CSSHTMLHeaderPreprocessor]
+    config.GenerateFeedback.preprocessors = feedback_preprocessors()  # whatever a config file says
     config.HoldUnreviewed.include_unreviewed = include_unreviewed
     config.HTMLExporter.template_name = "feedback"
     config.HTMLExporter.extra_template_basedirs = feedback_template_basedirs()
@@ -334,10 +332,9 @@ def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, 
     ``{"written": [...], "failed": [...]}`` and a list per status held back (``"needs_manual"``,
     ``"flagged"``), with ``student/assignment`` entries.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm.auto import tqdm
+
+    from .pool import process_pool
 
     root = Path(root).resolve()
     db_url = db_url or Grading.load(root).gradebook  # c.Grading.db_url, as make grade reads it
@@ -358,15 +355,24 @@ def write_pages(root: Path = COURSE_ROOT, assignments: list[str] | None = None, 
             or (include_unreviewed and status[item].held_back)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(todo), desc="feedback", unit="nb", file=sys.stderr, disable=not progress)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_one, root, db_url, a, s, include_unreviewed): (s, a) for s, a in todo}
-        for future in futures:
-            student, assignment = futures[future]
-            done["written" if future.result() else "failed"].append(f"{student}/{assignment}")
+    pool = process_pool(jobs)  # the grading command's kind of pool
+    try:
+        futures = {pool.schedule(_one, (root, db_url, a, s, include_unreviewed)): (s, a) for s, a in todo}
+        for future, (student, assignment) in futures.items():
+            try:
+                written = future.result()
+            except Exception as exc:  # noqa: BLE001  (its worker died or nbgrader raised: this page only)
+                print(f"feedback of {student}/{assignment}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                written = False
+            done["written" if written else "failed"].append(f"{student}/{assignment}")
             bar.update(1)
-    bar.close()
+    except BaseException:
+        pool.stop()
+        raise
+    finally:
+        pool.close()
+        pool.join()
+        bar.close()
     return done
 
 

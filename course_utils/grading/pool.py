@@ -142,6 +142,27 @@ def _grade(task: Task):
     return _grader.grade(task)
 
 
+def process_pool(jobs: int, *, initializer: Callable | None = None, initargs: tuple = ()):
+    """A pebble ``ProcessPool`` of ``jobs`` workers (at least one): the one kind of pool of the
+    grading commands (grading here, ``make feedback`` in :mod:`.feedback`).
+
+    Workers are forked where the platform can (one starts at once: nbgrader is imported already),
+    spawned elsewhere; each dies with the command, then runs ``initializer(*initargs)``.
+    """
+    from pebble import ProcessPool
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPool(max_workers=max(1, jobs), initializer=_start_pool_worker,
+                       initargs=(initializer, *initargs), context=context)
+
+
+def _start_pool_worker(initializer: Callable | None, *initargs) -> None:
+    _die_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
         finished: Callable[[Task, object, float], None],
         failed: Callable[[Task, errors.GradingFailure, float], None]) -> bool:
@@ -150,13 +171,9 @@ def run(todo: list[Task], setup: WorkerSetup, *, jobs: int, time_limit: float,
     is tried once more before it fails; one still running after ``time_limit`` wall-clock seconds
     (a backstop: the sandbox and the cells' clocks count CPU seconds) fails, its worker killed.
     Returns False when interrupted (Ctrl-C)."""
-    from pebble import ProcessExpired, ProcessPool
+    from pebble import ProcessExpired
 
-    # fork starts a worker at once (nbgrader is imported already); spawn where there is no fork.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPool(max_workers=max(1, min(jobs, len(todo))), initializer=_start_worker,
-                       initargs=(setup,), context=context)
+    pool = process_pool(min(jobs, len(todo)), initializer=_start_worker, initargs=(setup,))
     pending: dict = {}
 
     def schedule(task: Task, attempt: int) -> None:
