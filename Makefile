@@ -138,10 +138,11 @@ test: setup  ## run every test: package, release checks, fidelity, round trips, 
 
 # Instructor: grading a class (course_utils/grading/grade.py and feedback.py; README "Grading a class").
 #   make grade [ASSIGNMENT=01_probability] [JOBS=N] [SHARD=i/n] [DB_URL=postgresql://...] [FORCE=1]
+#              [OPTIONS="--cell-timeout 30 --wall-factor 5"]   (any option of `course-grade --help`)
 .PHONY: grade feedback collect export similarity finish-shards formgrader roster
-grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into the gradebook and grades.csv (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, FORCE=1; grades the instructor's solutions first, SKIP_CANARY=1 does not; needs bubblewrap, UNSANDBOXED=1 grades without it, unsafe)
+grade: install  ## instructor: autograde submitted/ in parallel, sandboxed, into the gradebook and grades.csv (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, FORCE=1, OPTIONS= any other option of course-grade --help; grades the instructor's solutions first, SKIP_CANARY=1 does not; needs bubblewrap, UNSANDBOXED=1 grades without it, unsafe)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))
-	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force) $(if $(UNSANDBOXED),--unsandboxed) $(if $(SKIP_CANARY),--skip-canary)
+	$(BIN)/python -m course_utils.grading.grade $(ASSIGNMENT) --jobs $(JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(DB_URL),--db-url "$(DB_URL)") $(if $(FORCE),--force) $(if $(UNSANDBOXED),--unsandboxed) $(if $(SKIP_CANARY),--skip-canary) $(OPTIONS)
 
 feedback: install  ## instructor: write feedback/<student>/<assignment>/*.html without the hidden tests (ASSIGNMENT=, JOBS=, SHARD=i/n, DB_URL=, INCLUDE_UNREVIEWED=1)
 	$(if $(INSTRUCTOR),,$(error solutions/ is not part of this copy of the course))

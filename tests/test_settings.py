@@ -31,5 +31,6 @@ def test_nbgrader_is_configured_as_the_settings_say(tmp_path):
     config = Grading.load(_course(tmp_path, ""), cell_timeout=7, unsandboxed=True).nbgrader_config()
     assert config.Execute.timeout == 7
     assert config.SandboxProvisioner.allow_unsandboxed is True
-    assert Grading.load(tmp_path, cell_timeout=7, unsandboxed=True).canary_options() == [
-        "--cell-timeout", "7", "--unsandboxed"]
+    # the canary's run of the command grades with them too (written whole, not option by option)
+    assert Grading.load(tmp_path, cell_timeout=7, unsandboxed=True).shared_with_canary() == {
+        "Execute": {"timeout": 7}, "SandboxProvisioner": {"allow_unsandboxed": True}}

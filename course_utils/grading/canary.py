@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import hashlib
+import json
 import os
 import shlex
 import subprocess
@@ -32,8 +33,11 @@ from . import gradebook as gbk
 from .course import COURSE_ROOT, scripts_on_path, source_notebooks
 from .course import assignments as all_assignments
 from .faults import FIXES
+from .settings import Grading
 
 CACHE_DIR = ".canary"
+SETTINGS_FILE = "canary-settings.json"
+"""In the canary's scratch course: the grading command's settings its run shares."""
 STUDENT = "canary"
 LIBRARIES = ("numpy", "scipy", "torch", "matplotlib", "nbgrader", "nbclient", "ipykernel", "rpyc", "graphviz")
 
@@ -171,8 +175,12 @@ def pending(root: Path = COURSE_ROOT, assignments: list[str] | None = None) -> d
 
 
 def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
-          extra_args: list[str] | None = None, progress: bool = False) -> list[str]:
+          settings: Grading | None = None, progress: bool = False) -> list[str]:
     """Grade the solution of each assignment not checked yet; returns the problems, in words.
+
+    The grading command's ``settings``, when given, are handed on to the canary's run of it (as
+    a written config: :meth:`.settings.Grading.shared_with_canary`), so that the solutions are
+    graded as the students will be.
 
     With ``progress``, a bar on stderr counts the solutions graded (the first run grades every
     assignment's, which takes minutes; later runs only what changed)."""
@@ -190,7 +198,9 @@ def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
             release, source, name = versions(course, assignment)
             submit(course, STUDENT, assignment, solved(release, source, written=True), f"{name}.ipynb")
             auto[assignment] = nbtools.autograded_points(source)
-        run = _grade_solutions(course, list(todo), extra_args or [], progress)
+        shared = settings.shared_with_canary() if settings is not None else {}
+        (course / SETTINGS_FILE).write_text(json.dumps(shared, indent=1))
+        run = _grade_solutions(course, list(todo), progress)
         rows = {r["assignment"]: r for r in gbk.read_csv(course / "grades.csv")} \
             if (course / "grades.csv").exists() else {}
         problems = []
@@ -204,7 +214,7 @@ def check(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
     return problems
 
 
-def _grade_solutions(course: Path, todo: list[str], extra_args: list[str], progress: bool):
+def _grade_solutions(course: Path, todo: list[str], progress: bool):
     """Run the grading command on the scratch course, a bar counting the solutions it has
     graded (nbgrader writes a solution's autograded notebook twice: before running it, and
     with its outputs when it is done)."""
@@ -213,7 +223,7 @@ def _grade_solutions(course: Path, todo: list[str], extra_args: list[str], progr
     from tqdm.auto import tqdm
 
     command = [sys.executable, "-m", "course_utils.grading.grade", "--root", str(course), "--no-progress",
-               "--jobs", "1", "--skip-canary", *extra_args, *todo]
+               "--jobs", "1", "--skip-canary", "--config", str(course / SETTINGS_FILE), *todo]
     folders = [course / "autograded" / STUDENT / a for a in todo]
     done: set[Path] = set()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
@@ -238,8 +248,6 @@ def _grade_solutions(course: Path, todo: list[str], extra_args: list[str], progr
 def _has_run(folder: Path) -> bool:
     """Whether an autograded notebook in ``folder`` carries the outputs of its run (one being
     written reads as not yet)."""
-    import json
-
     for path in folder.glob("*.ipynb"):
         try:
             cells = json.loads(path.read_text()).get("cells", [])

@@ -12,7 +12,6 @@ unless handed in again or ``--force``, so a stopped run finishes the job when st
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -25,6 +24,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 import nbformat
+from traitlets import TraitError, Unicode
+from traitlets.config import Application, Config
 
 from . import cluster, errors, pool
 from . import gradebook as gbk
@@ -104,33 +105,25 @@ def _registering(db_url: str):
         engine.dispose()
 
 
-def grade(
-    root: Path = COURSE_ROOT,
-    assignments: list[str] | None = None,
-    *,
-    jobs: int | None = None,
-    shard: tuple[int, int] | None = None,
-    db_url: str | None = None,
-    force: bool = False,
-    cell_timeout: int | None = None,
-    time_limit: float | None = None,
-    output: Path | None = None,
-    progress: bool = True,
-    export_only: bool = False,
-    students: list[str] | None = None,
-    skip_canary: bool | None = None,
-    unsandboxed: bool | None = None,
-) -> Summary:
+def grade(root: Path = COURSE_ROOT, assignments: list[str] | None = None, *,
+          settings: Grading | None = None, **values) -> Summary:
     """Grade the submissions and write ``grades.csv``; see the module docstring.
 
-    The settings left None come from ``c.Grading`` in the course's ``nbgrader_config.py``
-    (:class:`.settings.Grading`). Before any student, the machine is checked
+    ``settings`` is the whole :class:`.settings.Grading` object (what :func:`main` builds from the
+    command line); without it, ``values`` are its settings named as the command's options
+    (``jobs=4``, ``cell_timeout=30``, ``force=True``), the others from ``c.Grading`` in the
+    course's ``nbgrader_config.py``. Before any student, the machine is checked
     (:func:`.canary.preflight`) and the instructor's solutions are graded the same way
     (:func:`.canary.check`, unless ``skip_canary``); a problem with either stops the run with a
     ``ValueError`` that says what to fix.
     """
-    settings = Grading.load(root, jobs=jobs, db_url=db_url, cell_timeout=cell_timeout,
-                            time_limit=time_limit, skip_canary=skip_canary, unsandboxed=unsandboxed)
+    if settings is None:
+        settings = Grading.load(root, **values)
+    elif values:
+        raise TypeError(f"grade(): give the settings object or {', '.join(values)}, not both")
+    shard = parse_shard(settings.shard)
+    export_only = settings.export_only
+    progress = settings.progress
     root = settings.root
     if not export_only:
         from .sandbox import SandboxUnavailable, preflight
@@ -146,15 +139,14 @@ def grade(
     unknown = [a for a in chosen if a not in known]
     if unknown:
         raise ValueError(f"no such assignment in solutions/: {', '.join(unknown)}")
-    output = Path(output) if output else root / "grades.csv"
+    output = Path(settings.output) if settings.output else root / "grades.csv"
     canary_seconds = _before_grading(settings, chosen, progress=progress) if not export_only else None
     started = time.monotonic()
 
     lock = None if export_only else _lock(root, shard)
     record = cluster.started(root, shard) if lock is not None and shard is not None else None
     try:
-        summary = _grade(settings, chosen, output, started, shard=shard, force=force, progress=progress,
-                         export_only=export_only, students=students)
+        summary = _grade(settings, chosen, output, started, shard=shard)
     except BaseException as exc:
         if record is not None:
             cluster.ended(root, record, error=f"{type(exc).__name__}: {exc}")
@@ -196,7 +188,7 @@ def _before_grading(settings: Grading, chosen: list[str], *, progress: bool) -> 
         print(f"canary: grading the instructor's solutions first, as the students will be ({len(todo)} "
               "assignment(s); remembered until they change)...", file=sys.stderr)
     began = time.monotonic()
-    problems = canary.check(settings.root, chosen, extra_args=settings.canary_options(), progress=progress)
+    problems = canary.check(settings.root, chosen, settings=settings, progress=progress)
     seconds = time.monotonic() - began
     if problems:
         raise ValueError("canary: the instructor's own solution did not get full automatic marks in the "
@@ -222,9 +214,11 @@ def _lock(root: Path, shard):
     return lock
 
 
-def _grade(settings: Grading, chosen, output, started, *, shard, force, progress, export_only,
-           students) -> Summary:
+def _grade(settings: Grading, chosen, output, started, *, shard) -> Summary:
     from nbgrader.api import Gradebook
+
+    force, progress, export_only = settings.force, settings.progress, settings.export_only
+    students = list(settings.students) or None
 
     root, db_url, course_id = settings.root, settings.gradebook, settings.course_id
     wait_for_locks(db_url)  # this process and its workers write the gradebook at once
@@ -401,44 +395,66 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class GradeCommand(Application):
+    """The grading command's line: its options are the settings' traits (:meth:`Grading.command_line`),
+    parsed by traitlets as nbgrader's commands are; what is left are the assignment ids."""
+
+    name = "course-grade"
+    description = ("Autograde every submission under submitted/ and write grades.csv. Each option "
+                   "overrides c.Grading.<name> (or the class it names) of the course's nbgrader_config.py.")
+    option_description = ("Any trait of the classes below can also be set as --Class.trait=value "
+                          "(--help-all lists them).")
+    examples = (f"course-grade 01_probability --jobs 4\ncourse-grade --force --student ada\n\n"
+                f"Statuses: {', '.join(Status)} ('detail' says why).")
+    root = Unicode(str(COURSE_ROOT), help="The course folder (default: this one).").tag(config=True)
+    settings_file = Unicode("", help="A JSON file of settings beneath the command line's (the canary "
+                                     "hands on its run's settings so).").tag(config=True)
+    aliases = {**Grading.command_line()[0], "root": "GradeCommand.root", "config": "GradeCommand.settings_file"}
+    flags = Grading.command_line()[1]
+
+    def __init__(self, **kwargs) -> None:
+        from nbgrader.preprocessors import Execute
+
+        from .sandbox.provisioner import SandboxProvisioner
+
+        super().__init__(**kwargs)
+        # the classes whose traits an option sets (their help comes from there)
+        self.classes = [type(self), Grading, Execute, SandboxProvisioner]
+
+    def emit_description(self):
+        yield f"usage: {Path(sys.argv[0]).name if sys.argv and sys.argv[0] else self.name} [ASSIGNMENT ...] [options]"
+        yield ""
+        yield from super().emit_description()
+
+    def settings(self) -> Grading:
+        """The settings this command line gives: the course's, then the settings file's, then the
+        options. ``ValueError`` for an option no class has."""
+        from traitlets.config.loader import JSONFileConfigLoader
+
+        known = {cls.__name__: cls.class_traits(config=True) for cls in self.classes}
+        for section, values in self.cli_config.items():
+            if section not in known:
+                raise ValueError(f"no option --{section} (--help lists them)")
+            unknown = sorted(set(values) - set(known[section]))
+            if unknown:
+                raise ValueError(f"{section} has no setting {', '.join(unknown)} (--help-all lists them)")
+        overrides = Config()
+        if self.settings_file:
+            path = Path(self.settings_file).resolve()
+            overrides.merge(JSONFileConfigLoader(path.name, str(path.parent)).load_config())
+        overrides.merge(self.cli_config)
+        overrides.pop(type(self).__name__, None)
+        return Grading.load(Path(self.root), overrides)
+
+
 def main(argv: list[str] | None = None) -> int:
     scripts_on_path()  # nbgrader runs alembic from PATH to create a gradebook
-    parser = argparse.ArgumentParser(
-        description="Autograde every submission under submitted/ and write grades.csv.",
-        epilog=f"Statuses: {', '.join(Status)} ('detail' says why).")
-    parser.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
-    parser.add_argument("--root", type=Path, default=COURSE_ROOT, help="course folder (default: this one)")
-    parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: cores)")
-    parser.add_argument("--shard", default=None, help="i/n: grade only shard i of n of the students")
-    parser.add_argument("--db-url", default=None,
-                        help="gradebook URL (default: c.Grading.db_url, else sqlite:///<root>/gradebook.db)")
-    parser.add_argument("--force", action="store_true", help="regrade submissions already graded")
-    parser.add_argument("--student", action="append", default=None,
-                        help="only this student (repeat for more), e.g. with --force to regrade one")
-    parser.add_argument("--time-limit", type=float, default=None,
-                        help="wall-clock backstop per submission, s (default: c.Grading.time_limit, "
-                             f"{Grading.time_limit.default_value:g})")
-    parser.add_argument("--cell-timeout", type=int, default=None,
-                        help="time limit per cell, in CPU seconds of its kernel's processes "
-                             "(default: c.Execute.timeout of nbgrader_config.py)")
-    parser.add_argument("--output", type=Path, default=None, help="CSV to write (default: <root>/grades.csv)")
-    parser.add_argument("--export-only", action="store_true", help="grade nothing; write grades.csv")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--skip-canary", action="store_true", default=None,
-                        help="do not grade the instructor's solutions first (experts: a fault of the "
-                             "environment is then caught only per submission)")
-    parser.add_argument("--unsandboxed", action="store_true", default=None,
-                        help="grade even where bubblewrap is missing (students' code then runs with "
-                             "your rights; warned loudly)")
-    args = parser.parse_args(argv)
+    command = GradeCommand()
+    command.parse_command_line(argv)  # --help prints and exits here
     try:
-        summary = grade(args.root, args.assignments or None, jobs=args.jobs,
-                        shard=parse_shard(args.shard), db_url=args.db_url, force=args.force,
-                        cell_timeout=args.cell_timeout, time_limit=args.time_limit, output=args.output,
-                        progress=not args.no_progress, export_only=args.export_only,
-                        students=args.student, skip_canary=args.skip_canary,
-                        unsandboxed=args.unsandboxed)
-    except ValueError as exc:
+        settings = command.settings()
+        summary = grade(assignments=command.extra_args or None, settings=settings)
+    except (ValueError, TraitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # e.g. release.ReleaseError: nbgrader cannot read an assignment
