@@ -14,19 +14,36 @@ import copy
 import html
 import re
 import textwrap
-import traceback
 from pathlib import Path
 from typing import Any
 
 from jupyter_server.utils import url_path_join
+from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
 from nbgrader.server_extensions.validate_assignment import handlers
 from nbgrader.validator import Validator
-from tornado import web
 
 from . import nbtools, selfcheck
 from .kernel import CourseExecute
+from .upstream import validate_reply
+
+
+class KeepSubmitted(Preprocessor):
+    """The first step of :class:`CourseValidator`'s run: a copy of the notebook as read, for the
+    validator that runs it (nbgrader makes each step with the validator as its parent)."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        self.parent._submitted = copy.deepcopy(nb)
+        return nb, resources
+
+
+class KeepExecuted(Preprocessor):
+    """The last step of :class:`CourseValidator`'s run: the notebook as run, for the validator."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        self.parent._executed = nb
+        return nb, resources
 
 
 class CourseValidator(Validator):
@@ -39,18 +56,19 @@ class CourseValidator(Validator):
     notebook. Not-attempted exercises are named once in the summary, without their tracebacks.
     """
 
-    preprocessors = [CheckCellMetadata, ClearOutput, CourseExecute]
+    preprocessors = [KeepSubmitted, CheckCellMetadata, ClearOutput, CourseExecute, KeepExecuted]
 
-    def _preprocess(self, nb: NotebookNode) -> NotebookNode:
-        self._released_form = copy.deepcopy(nb)
-        self._executed = super()._preprocess(nb)
-        return self._executed
+    _submitted: NotebookNode | None = None
+    """The notebook as read, before anything ran (:class:`KeepSubmitted`)."""
+    _executed: NotebookNode | None = None
+    """The notebook once run (:class:`KeepExecuted`); None when it did not run to the end."""
 
     def validate(self, filename: str) -> dict[str, list[dict[str, str]]]:
+        self._submitted = self._executed = None
         results = super().validate(filename)
-        if "failed" not in results or getattr(self, "_executed", None) is None:
+        if "failed" not in results or self._submitted is None or self._executed is None:
             return results  # passed, or cells changed where they must not: nbgrader's own reply
-        report = selfcheck.score(self._released_form, self._executed, self.config, Path(filename).stem)
+        report = selfcheck.score(self._submitted, self._executed, self.config, Path(filename).stem)
         if all(r.status in (selfcheck.PASSED, selfcheck.WRITTEN, selfcheck.UNANSWERED) for r in report.rows) \
                 and report.first_error is None:
             del results["failed"]  # only warnings on stderr, which grading ignores too
@@ -117,24 +135,11 @@ _CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
 
 
 class ValidateHandler(handlers.ValidateAssignmentHandler):
-    """nbgrader's handler with :class:`CourseValidator`.
-
-    Written around nbgrader: its handler builds a ``Validator`` inside ``validate_notebook``
-    with no setting to choose the class, so this method repeats its few lines (the path check
-    and the reply) around the course's validator.
-    """
+    """nbgrader's handler with :class:`CourseValidator` (nbgrader's has no setting to choose the
+    class: :func:`..upstream.validate_reply` repeats its few lines around the course's)."""
 
     def validate_notebook(self, path: str) -> dict[str, Any]:
-        root = Path(self.root_dir).resolve()
-        target = (root / path).resolve()
-        if not target.is_relative_to(root):
-            raise web.HTTPError(403, "Access denied: path outside allowed directory")
-        try:
-            result = CourseValidator(config=self.load_config()).validate(str(target))
-        except Exception:  # noqa: BLE001  (nbgrader's handler reports every failure the same way)
-            self.log.error(traceback.format_exc())
-            return {"success": False, "value": traceback.format_exc()}
-        return {"success": True, "value": result}
+        return validate_reply(self, path, CourseValidator)
 
 
 def _load_jupyter_server_extension(serverapp) -> None:

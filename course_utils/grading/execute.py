@@ -10,7 +10,6 @@ routes ``nbgrader autograde`` and the Formgrader through them; :mod:`.autograde`
 from __future__ import annotations
 
 import asyncio
-import atexit
 import math
 import signal
 import time
@@ -27,6 +26,7 @@ from traitlets import Bool, Integer
 
 from ..kernel import CourseExecute
 from ..nbtools import is_test_cell
+from ..upstream import forget_exit_cleanup
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR
 from .judge import Judge, run_test_cell
@@ -144,6 +144,8 @@ MAX_ERROR_CHARS = 4_000
 """An error kept past the budget is cut to this many characters of message and traceback."""
 MAX_KEPT_ERRORS = 5
 """Errors kept per cell past the budget (one suffices to fail the cell)."""
+DISPLAY_MESSAGES = frozenset({"execute_result", "display_data", "update_display_data"})
+"""The messages with which a display id rewrites the outputs that carry it (nbclient's list)."""
 
 
 def payload_size(value, limit: int) -> int:
@@ -369,7 +371,7 @@ class TrackedExecute(CourseExecute):
         except Exception as exc:
             # nbclient has already cleaned the kernel up but leaves its exit-time clean-up
             # registered, which then fails (its kernel manager is gone) in the worker's log.
-            atexit.unregister(self._cleanup_kernel)
+            forget_exit_cleanup(self)
             raise KernelDidNotStart(f"the kernel did not start ({type(exc).__name__}: {exc})") from exc
 
     # nbconvert's preprocess sets the kernel up through the synchronous twin.
@@ -414,10 +416,19 @@ class TrackedExecute(CourseExecute):
         msg = self._budget().admit(outs, msg, cell_index)
         return None if msg is None else super().output(outs, msg, display_id, cell_index)
 
-    def _update_display_id(self, display_id, msg):
-        # update_display_data rewrites earlier outputs without passing through output().
-        if self._budget().admit_update(msg):
-            super()._update_display_id(display_id, msg)
+    def process_message(self, msg, cell, cell_index):
+        """nbclient's message handler, with display updates within the notebook's output budget:
+        a message carrying a display id rewrites earlier outputs without passing through
+        :meth:`output`. Past the budget the earlier outputs stay as they are; a new display still
+        goes to :meth:`output`, which drops it with its note."""
+        content = msg.get("content") or {}
+        transient = content.get("transient")
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        if display_id and msg.get("msg_type") in DISPLAY_MESSAGES and not self._budget().admit_update(msg):
+            if msg["msg_type"] == "update_display_data":
+                return None
+            msg = {**msg, "content": {**content, "transient": None}}
+        return super().process_message(msg, cell, cell_index)
 
     def handle_comm_msg(self, outs, msg, cell_index):
         # Widget state is kept in the notebook's metadata: it counts like output.
