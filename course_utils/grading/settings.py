@@ -5,10 +5,10 @@ overrides it. The command line is derived from the traits (:meth:`Grading.comman
 ``aliases`` and ``flags`` of a traitlets ``Application`` as nbgrader's commands have them):
 trait ``wall_factor`` is option ``--wall-factor`` with the trait's help, a ``Bool`` a flag, and
 ``grade(wall_factor=...)`` the same keyword. A quantity that belongs to another class is that
-class's trait, reached by an alias (:data:`FOREIGN_ALIASES`): the cell's time limit is
+class's trait, reached by an alias (:data:`FOREIGN_ALIASES`, :data:`FOREIGN_FLAGS`): the cell's time limit is
 nbgrader's ``Execute.timeout``, running without the sandbox ``SandboxProvisioner.allow_unsandboxed``.
 
-The object then travels whole: to the workers (pickled with the pool's setup), to nbgrader
+The object then travels whole: to the workers (in the pool's setup), to nbgrader
 (:meth:`Grading.nbgrader_config`), and to the canary's run of the command as a written config
 (:meth:`Grading.shared_with_canary`).
 
