@@ -472,6 +472,46 @@ check_equal(call_many(_hidden_where, 1), os.getpid(), "a hidden function runs in
     assert errors(cell) == [], errors(cell)
 
 
+def test_in_kernel_runs_a_tests_loop_where_the_objects_are_and_takes_it_back():
+    """checks.in_kernel: a test that reads many of the notebook's objects does it in the kernel, in
+    one request (a judge-side loop here would cost one request per object); the result is checked in
+    the grader; the student's errors fail the test; the lent code is dead once the cell ends; in a
+    notebook (a plain cell) it just calls the function."""
+    student = """
+import os
+KERNEL_PID = os.getpid()
+class P:
+    def __init__(self, v):
+        self.data = v
+ps = [P(float(i)) for i in range(500)]
+kept = []
+def keep(f):
+    kept.append(f)
+    return f()
+def fail():
+    raise ValueError("not like this")
+"""
+    test = """
+from course_utils.checks import in_kernel
+_data = in_kernel(globals(), lambda items: [(p.data, __import__("os").getpid()) for p in items], ps)
+check_close([d for d, _ in _data], list(range(500)), "the data of 500 objects")
+check(all(pid == KERNEL_PID for _, pid in _data), "read in the kernel")
+### BEGIN HIDDEN TESTS
+def _secret():
+    return 0.7318236
+check_close(in_kernel(globals(), keep, _secret), 0.7318236, "a lent hidden function")
+### END HIDDEN TESTS
+"""
+    failing = "from course_utils.checks import in_kernel\nin_kernel(globals(), fail)"
+    later = "try:\n    kept[0]()\n    print('still alive')\nexcept LookupError:\n    print('taken back')"
+    plain = "from course_utils.checks import in_kernel\nprint(in_kernel(globals(), lambda x: x + 1, 2))"
+    cells = judge_cells(student, test, failing, later, plain, plain=(2, 3))
+    assert errors(cells[0]) == [], errors(cells[0])
+    assert errors(cells[1]) == ["ValueError: not like this"]
+    assert cells[2].outputs[0].text == "taken back\n"
+    assert cells[3].outputs[0].text == "3\n"
+
+
 def test_a_kernel_that_sends_too_much_fails_its_cell_not_the_grader():
     """The judge reads at most ``max_bytes`` from the kernel per test cell, counted after inflating
     (RPyC compresses: 8 MiB of zeros cross as a few KiB)."""

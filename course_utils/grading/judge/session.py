@@ -249,6 +249,10 @@ class _Namespace(dict):
         self._judge.assign(name, value)
         self.pop(name, None)
 
+    def in_kernel(self, function: Any, args: tuple, kwargs: dict) -> Any:
+        """``function(*args, **kwargs)`` run in the kernel (:func:`course_utils.checks.in_kernel`)."""
+        return self._judge.run_in_kernel(function, args, kwargs)
+
     def restore(self) -> None:
         """The kernel's own objects back under the names :meth:`rebind` changed."""
         rebound, self.rebound = self.rebound, {}
@@ -451,6 +455,7 @@ class Judge:
         self._listener.settimeout(0.2)
         self.timeout = timeout
         self._conn: rpyc.Connection | None = None
+        self._methods: dict[str, Any] = {}
         self._sock: socket.socket | None = None
         self._handles: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._exports: list[Any] = []
@@ -596,7 +601,17 @@ class Judge:
             if op == "call":
                 back = tuple(i for i, a in enumerate(args[0]) if wire.mutable(a))
         ref = object.__getattribute__(target, "_ref")
-        reply = self._request("apply", ref, op, name, blob, refs, back)
+        return self._answer(self._request("apply", ref, op, name, blob, refs, back), args, back)
+
+    def run_in_kernel(self, function: Any, args: tuple, kwargs: dict) -> Any:
+        """``function(*args, **kwargs)`` in the kernel, lent as :meth:`assign` lends (its code
+        crosses and is taken back when the cell ends): one request where the same work done from
+        here would cost one per object it touches (:func:`course_utils.checks.in_kernel`)."""
+        self.lent = True
+        blob, refs = self._pickled((function, tuple(args), dict(kwargs)), lend=True)
+        return self._answer(self._request("run", blob, refs), None, ())
+
+    def _answer(self, reply: Any, args: Any, back: tuple[int, ...]) -> Any:
         if type(reply) is not tuple or not reply:
             raise wire.WireError("malformed answer from the kernel")
         if reply[0] == "raise" and len(reply) == 4 and all(type(x) is str for x in reply[1:]):
@@ -615,7 +630,7 @@ class Judge:
         conn = self._connection()
         self.requests += 1
         try:
-            return getattr(conn.root, what)(*args)
+            return self._method(conn, what)(*args)
         except (EOFError, OSError, TimeoutError) as exc:
             self._hang_up()
             if self.overflowed:
@@ -633,6 +648,14 @@ class Judge:
                 self._hang_up()
                 raise KernelUnavailable(LINK_LOST) from exc
             raise
+
+    def _method(self, conn: rpyc.Connection, what: str) -> Any:
+        # RPyC fetches a remote method as a message of its own (and frees it with another):
+        # kept per connection, each request is one round trip instead of two.
+        method = self._methods.get(what)
+        if method is None:
+            method = self._methods[what] = getattr(conn.root, what)
+        return method
 
     def _connection(self) -> rpyc.Connection:
         if self._conn is not None and not self._conn.closed:
@@ -652,6 +675,7 @@ class Judge:
             sock.settimeout(None)
             self._sock = sock
             config = dict(CONFIG, sync_request_timeout=self.timeout)
+            self._methods = {}
             self._conn = rpyc.connect_channel(_Channel(SocketStream(sock), self), service=_Callbacks(self),
                                               config=config)
             return self._conn
@@ -661,13 +685,15 @@ class Judge:
         # Even a test that needed nothing from the kernel must release it: its serving loop
         # connected (or kept the last connection) and waits for this word.
         try:
-            self._connection().root.done()
+            conn = self._connection()
+            self._method(conn, "done")()
         except Exception:  # noqa: BLE001  (whatever the kernel did, this cell is over)
             self._hang_up()
 
     def _hang_up(self) -> None:
         conn, self._conn = self._conn, None
         sock, self._sock = self._sock, None
+        self._methods = {}
         # A handle names its object through this connection; reused over the next one it would
         # reach the kernel as an object of the judge's, so each connection gets handles of its own.
         self._handles = weakref.WeakValueDictionary()
