@@ -606,8 +606,8 @@ class Judge:
     def run_in_kernel(self, function: Any, args: tuple, kwargs: dict) -> Any:
         """``function(*args, **kwargs)`` in the kernel, lent as :meth:`assign` lends (its code
         crosses and is taken back when the cell ends): one request where the same work done from
-        here would cost one per object it touches (:func:`course_utils.checks.in_kernel`)."""
-        self.lent = True
+        here would cost one per object it touches (:func:`course_utils.checks.in_kernel`). Unlike
+        :meth:`_Namespace.rebind` it binds no name, so a cell stopped midway leaves nothing to put back."""
         blob, refs = self._pickled((function, tuple(args), dict(kwargs)), lend=True)
         return self._answer(self._request("run", blob, refs), None, ())
 
