@@ -298,17 +298,26 @@ def random_build(seed: int, n_inputs: int = 4, n_ops: int = 30) -> tuple[Any, li
         program.append((op, i, j, k, p))
         current.append(value)
     last_uses = [int(v) for v in rng.choice(len(current), size=6, replace=False)]
+    return RandomProgram(program, last_uses), values
 
-    def build(*inputs: Any) -> Any:
+
+class RandomProgram:
+    """What :func:`random_build` returns: called on leaves, it runs its program on them.
+
+    A class rather than a closure: lent to the kernel (checks.in_kernel), the kernel takes a
+    class back when the test ends, and a closure it cannot."""
+
+    def __init__(self, program: list[tuple], last_uses: list[int]):
+        self.program, self.last_uses = program, last_uses
+
+    def __call__(self, *inputs: Any) -> Any:
         nodes = list(inputs)
-        for op, i, j, k, p in program:
+        for op, i, j, k, p in self.program:
             nodes.append(_apply(op, nodes[i], nodes[j], k, p))
         out = nodes[-1]
-        for index in last_uses:
+        for index in self.last_uses:
             out = out + nodes[index] * 0.5
         return out + sum(inputs)  # every input takes part
-
-    return build, values
 
 
 def torch_mlp_loss(weights: Any, sizes: list[int], X: list[list[float]], Y: list[float]) -> Any:
