@@ -29,6 +29,9 @@ course and is cached. Not part of ``make test``.
 prices the judge on the course's own notebooks instead: for each assignment, a
 scratch course with ``--sample`` submissions of the solution, graded with one
 worker with and without the judge, alternating ``--rounds`` times (median of each).
+Both ways run without the sandbox: without the judge the hidden tests import the
+course's reference code in the kernel, which the sandbox does not show (a notebook
+that lends references would fail half-way and look cheap).
 
     .venv/bin/python bench/grading.py --class [--per-assignment 5] [--jobs N]
 
@@ -76,6 +79,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata"]
 """
 NOTEBOOK = "bigram_loss"
+NO_SANDBOX = ('\nc.SandboxProvisioner.bwrap = "/nonexistent/bwrap"  # as if bubblewrap were missing\n'
+              "c.SandboxProvisioner.allow_unsandboxed = True\n")
 START = "    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
 END = "    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****"
 SOLUTION = """    logits = W[xs]
@@ -264,7 +269,7 @@ def judge_on_course(work: Path, sample: int, rounds: int, chosen: list[str] | No
     from course_utils.grading.course import assignments
 
     python = sys.executable
-    print(f"the course's notebooks, one worker, {sample} solved submissions each, median of {rounds} "
+    print(f"the course's notebooks, one worker, no sandbox either way, {sample} solved submissions each, median of {rounds} "
           "alternating rounds after one warm-up round (seconds per notebook)")
     print(f"{'assignment':28} {'with judge':>11} {'without':>9} {'judge costs':>12}")
     agree, totals = True, {True: 0.0, False: 0.0}
@@ -281,9 +286,8 @@ def judge_on_course(work: Path, sample: int, rounds: int, chosen: list[str] | No
             for judge in (True, False):
                 course = work / "course" / f"{assignment}-{r}-{judge}"
                 shutil.copytree(base, course)
-                if not judge:
-                    with (course / "nbgrader_config.py").open("a") as fh:
-                        fh.write("\nc.TrackedExecute.judge = False\n")
+                with (course / "nbgrader_config.py").open("a") as fh:
+                    fh.write(NO_SANDBOX + ("" if judge else "c.TrackedExecute.judge = False\n"))
                 run([python, "-m", "nbgrader", "generate_assignment", assignment, "--force"], course)
                 cmd = [python, "-m", "course_utils.grading.grade", "--root", str(course), "--jobs", "1",
                        "--no-progress", "--skip-canary"]
