@@ -92,6 +92,38 @@ def test_a_hint_that_gives_the_hidden_test_away_stays_off_the_page(hint):
     assert "Hint" not in output.evalue and "It checks:" in output.evalue
 
 
+def _judged(line: int | None, evalue: str, failing_line="same") -> nbformat.NotebookNode:
+    """The notebook with its first test cell failed as the judge leaves it: its outputs, and the
+    failing line in the cell's metadata (``failing_line`` overrides what the metadata says)."""
+    from course_utils.grading.judge.cell import JUDGED, outputs
+    from course_utils.grading.judge.session import Outcome
+
+    nb = _nb(outputs(Outcome(False, "AssertionError", evalue, line=line), []))
+    nb.cells[1].metadata[JUDGED] = {"failing_line": line if failing_line == "same" else failing_line}
+    return nb
+
+
+VISIBLE = "a diagonal Hessian: expected True, got False"  # what the check on line 2 (visible) says
+
+
+def test_a_judged_cell_is_placed_by_the_failing_line_the_judge_hands_over():
+    """The judge hands the failing line over as data: a visible check's failure keeps its message,
+    a hidden one's is replaced, whatever the traceback's text says."""
+    nb, _ = _redact(_judged(2, VISIBLE))
+    assert [o.evalue for o in nb.cells[1].outputs] == [f"AssertionError: {VISIBLE}"]
+    nb, _ = _redact(_judged(5, EVALUE))
+    (output,) = nb.cells[1].outputs
+    assert output.evalue.startswith("A hidden test of hessian_is_convex failed.")
+    assert "[[1, 3], [3, 1]]" not in str(output)
+    text_says_visible = _judged(5, EVALUE)
+    text_says_visible.cells[1].outputs[0].traceback.insert(0, "Cell In[5], line 2")  # text is not read
+    nb, _ = _redact(text_says_visible)
+    assert nb.cells[1].outputs[0].evalue.startswith("A hidden test of hessian_is_convex failed.")
+    for unknown in (None, "2", True, {"line": 2}):  # a line that cannot be placed stays hidden
+        nb, _ = _redact(_judged(2, EVALUE, failing_line=unknown))
+        assert nb.cells[1].outputs[0].evalue.startswith("A hidden test of hessian_is_convex failed."), unknown
+
+
 def test_the_page_starts_with_one_row_per_exercise():
     nb, resources = _redact(_nb(_failure()))
     assert [(r["exercise"], r["kind"], r["score"], r["points"], r["state"]) for r in resources["course_summary"]] == [

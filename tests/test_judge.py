@@ -542,3 +542,52 @@ def test_the_judges_own_work_ends_with_the_cells_time_limit():
     assert errors(busy) and "time limit" in errors(busy)[0] and "kept them busy" in errors(busy)[0], errors(busy)
     assert errors(after) == []
     assert time.monotonic() - started < 100  # a kernel's start, 8 s of cell, the grace periods
+
+
+DOUBLE_TEST = """\
+check_equal(double(1), 2, "double(1)")
+### BEGIN HIDDEN TESTS
+# checks: a negative argument
+check_equal(double(-3), -6, "double(-3)")
+### END HIDDEN TESTS
+"""
+
+
+@pytest.mark.parametrize("judged", [True, False], ids=["judged", "in-kernel"])
+def test_the_feedback_places_the_failing_line_by_the_graders_data_never_the_submissions(judged):
+    """The judge hands the failing line (4, hidden) over in the cell's metadata, on every run, and the
+    autograde pipeline keeps it; the line a submission wrote there (1, visible: the page would show
+    the hidden check's message) survives neither a judged run nor one in the kernel."""
+    import copy
+
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+
+    from course_utils.grading.course import load_config
+    from course_utils.grading.execute import RELEASE, TrackedExecute
+    from course_utils.grading.feedback import RedactHiddenTests
+    from course_utils.grading.judge.cell import JUDGED
+
+    def grading(gid, **kw):
+        return {"nbgrader": {"grade_id": gid, "schema_version": 3, "locked": False, **kw}}
+
+    release = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(SETUP),
+        nbformat.v4.new_code_cell("def double(x):\n    raise NotImplementedError",
+                                  metadata=grading("double", solution=True, grade=False)),
+        nbformat.v4.new_code_cell(DOUBLE_TEST, metadata=grading("double_test", solution=False, grade=True,
+                                                                points=1))])
+    submitted = copy.deepcopy(release)
+    submitted.cells[1].source = "def double(x):\n    return abs(x) * 2"
+    submitted.cells[2].metadata[JUDGED] = {"failing_line": 1}
+    graded, _ = TrackedExecute(judge=judged, check_integrity=False, timeout=30).preprocess(
+        submitted, {RELEASE: release})
+    graded, _ = ClearMetadataPreprocessor(config=load_config())(graded, {})  # as the pipeline runs it
+    test = graded.cells[2]
+    assert [o.evalue for o in test.outputs if o.output_type == "error"] == ["double(-3): expected -6, got 6."]
+    if judged:
+        assert test.metadata[JUDGED] == {"failing_line": 4}
+        assert not any("Cell In" in line for o in test.outputs for line in o.get("traceback", []))
+    else:
+        assert JUDGED not in test.metadata
+    page, _ = RedactHiddenTests().preprocess(graded, {})
+    assert [o.evalue for o in page.cells[2].outputs] == ["A hidden test of double failed. It checks: a negative argument."]

@@ -30,6 +30,7 @@ from ..upstream import forget_exit_cleanup
 from . import integrity
 from .course import COURSE_ROOT, SOURCE_DIR
 from .judge import Judge, run_test_cell
+from .judge.cell import JUDGED
 from .sandbox import configured_kernel_manager, sandbox_of
 from .sandbox.provisioner import Usage, tree_usage
 from .settings import Grading
@@ -458,6 +459,9 @@ class TrackedExecute(CourseExecute):
                     self._judge.close()
                     self._judge = None
             else:
+                # Only the judge writes this key (it carries the failing line to the feedback as data):
+                # a cell that ran in the kernel keeps no value the submission brought along.
+                cell.metadata.pop(JUDGED, None)
                 cell, resources = super().preprocess_cell(cell, resources, index)
             box = sandbox_of(self.km)
             stopped = box.stop_strays() if box else 0

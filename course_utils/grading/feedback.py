@@ -57,6 +57,7 @@ from .course import AUTOGRADED, COURSE_ROOT, in_shard, load_config, parse_shard,
 from .course import assignments as all_assignments
 from .execute import TIMEOUT_ERRORS
 from .gradebook import Status
+from .judge.cell import JUDGED
 from .pipelines import feedback_preprocessors
 from .settings import Grading
 from .templates import feedback_template_basedirs
@@ -111,11 +112,24 @@ def hidden_regions(source: str, begin: str, end: str) -> list[tuple[int, int, st
     return regions
 
 
-def failing_line(traceback: list[str], execution_count) -> int | None:
-    """The line of the cell itself (not of a function it called) where the error was raised."""
-    text = ANSI.sub("", "\n".join(traceback))
-    if execution_count is not None:
-        match = re.search(rf"Cell In\[{execution_count}\], line (\d+)", text)
+def failing_line(cell: NotebookNode, output: dict) -> int | None:
+    """The line of the test cell itself (not of a function it called) where ``output``'s error was
+    raised, or None when it cannot be placed.
+
+    A judged cell carries it as data in its metadata (:data:`.judge.cell.JUDGED`, written by the
+    judge on every run, so never the submission's). A test cell run in the student's kernel
+    (``c.TrackedExecute.judge = False``) has no such data: IPython hands its failing line over
+    only as the ``Cell In[n], line k`` of its traceback text, which is read then. The grader
+    removes the key from every cell it runs in the kernel, so a submission cannot forge it there.
+    """
+    judged = cell.get("metadata", {}).get(JUDGED)
+    if judged is not None:
+        line = judged.get("failing_line") if isinstance(judged, dict) else None
+        return line if isinstance(line, int) and not isinstance(line, bool) else None
+    count = cell.get("execution_count")
+    text = ANSI.sub("", "\n".join(output.get("traceback", [])))
+    if count is not None:
+        match = re.search(rf"Cell In\[{count}\], line (\d+)", text)
         if match:
             return int(match.group(1))
     return None
@@ -185,7 +199,7 @@ class RedactHiddenTests(_FeedbackPreprocessor):
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue  # prints, warnings, the cell's value: possibly from hidden code
-            line = failing_line(output.get("traceback", []), cell.get("execution_count"))
+            line = failing_line(cell, output)
             region = next((r for r in regions if line is not None and r[0] <= line <= r[1]), None)
             if output.get("ename") in STOPPED_ERRORS:
                 message = (f"The tests of {exercise} were stopped at the time limit: "

@@ -3,7 +3,8 @@
 The kernel runs the judge's serve code in the test cell's place while the judge executes
 the cell's source in a thread of the grader. The cell then gets the judge's outcome as its
 outputs: what the student's code printed, then, if the test failed, one error output.
-nbgrader scores that as it scores any test cell.
+nbgrader scores that as it scores any test cell. The line of the cell that failed goes to the
+feedback as data, in the cell's metadata (:data:`JUDGED`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ GRACE_SECONDS = 5.0
 """How long the judge may still need once the kernel has stopped serving (normally milliseconds)."""
 WATCH_SECONDS = 0.25
 """How often the judge's own CPU time is read against the cell's limit."""
+JUDGED = "course_judge"
+"""The key of a judged test cell's metadata where the judge leaves what the feedback needs as data:
+``{"failing_line": n}``, the line of the cell's own code that failed (None when it passed or the
+line is not known)."""
 
 
 def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, index: int,
@@ -36,7 +41,9 @@ def run_test_cell(client: NotebookClient, judge: Judge, cell: NotebookNode, inde
         # now and broke the serving loop at once: that is the grader's timing, not this test's.
         outcome, serve = _attempt(client, judge, cell, index, execute)
     cell.execution_count = serve.get("execution_count")
-    cell.outputs = outputs(outcome, serve.get("outputs", []), cell.execution_count)
+    cell.outputs = outputs(outcome, serve.get("outputs", []))
+    # Set on every judged run, passed or not: whatever a submission wrote under this key is replaced.
+    cell.metadata[JUDGED] = {"failing_line": None if outcome.passed else outcome.line}
     return cell
 
 
@@ -146,7 +153,7 @@ def _stray_interrupt(outcome: Outcome, serve: NotebookNode) -> bool:
             and errors == ["KeyboardInterrupt"])
 
 
-def outputs(outcome: Outcome, kernel_outputs: list, execution_count=None) -> list[NotebookNode]:
+def outputs(outcome: Outcome, kernel_outputs: list) -> list[NotebookNode]:
     """The test cell's outputs: the student's printed text, the test's, then the failure if any."""
     text = "".join(o.get("text", "") for o in kernel_outputs
                    if o.get("output_type") == "stream" and o.get("name") == "stdout")
@@ -154,9 +161,9 @@ def outputs(outcome: Outcome, kernel_outputs: list, execution_count=None) -> lis
     if text or outcome.stdout:
         found.append(nbformat.v4.new_output("stream", name="stdout", text=(text + outcome.stdout)[:100_000]))
     if not outcome.passed:
-        # IPython's way of naming the failing line of a cell, which the feedback reads (and hides
-        # when the line is in a hidden block); never the line's text.
-        where = [f"Cell In[{execution_count}], line {outcome.line}"] if outcome.line else []
+        # For the reader only (the Formgrader, a page's visible test): the feedback takes the line
+        # from the cell's metadata (JUDGED). Never the line's text, which may be hidden code.
+        where = [f"Test cell, line {outcome.line}"] if outcome.line else []
         found.append(nbformat.v4.new_output(
             "error", ename=outcome.ename, evalue=outcome.evalue,
             traceback=[*where, f"{outcome.ename}: {outcome.evalue}", *outcome.detail]))
