@@ -196,7 +196,7 @@ def test_only_the_environment_raising_outside_student_code_is_the_graders_fault(
         return environment_fault(nb, release)
 
     assert "cell 1 failed with FileNotFoundError" in graded(0)  # before any student code: the grader's
-    assert "cell 4 failed" in graded(3, "Cell In[4], line 1")  # the judge's own side of a test
+    assert "cell 4 failed" in graded(3, "Test cell, line 1")  # the judge's own side of a test
     assert graded(2) is None  # an unchanged cell, after the student's code ran: the student's
     assert graded(3, "Cell In[4], line 1", "Cell In[2], line 2, in answer()") is None  # through their cell
     assert "cell 3 failed" in graded(2, answered=False)  # no student code ran before it
