@@ -270,8 +270,7 @@ class KernelService(rpyc.Service):
             function, args, kwargs = _Unpickler(blob, refs, lent=True).load()
             return ("ok", encode(function(*args, **kwargs)), ())
         except Exception as exc:  # noqa: BLE001  (the student's code may raise anything)
-            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-            return ("raise", type(exc).__name__, str(exc)[:2000], "".join(lines[-12:])[-4000:])
+            return _raised(exc)
 
     def exposed_apply(self, target, op: str, name: str, blob: bytes, refs: tuple, back: tuple) -> tuple:
         try:
@@ -280,8 +279,13 @@ class KernelService(rpyc.Service):
             states = tuple(encode_state(args[0][i]) for i in back) if op == "call" else ()
             return ("ok", encode(result), states)
         except Exception as exc:  # noqa: BLE001  (the student's code may raise anything)
-            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-            return ("raise", type(exc).__name__, str(exc)[:2000], "".join(lines[-12:])[-4000:])
+            return _raised(exc)
+
+
+def _raised(exc: Exception) -> tuple:
+    """The answer for an error of the notebook's code: its type, message and last frames, as text."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return ("raise", type(exc).__name__, str(exc)[:2000], "".join(lines[-12:])[-4000:])
 
 
 def _user_namespace() -> dict:
