@@ -10,12 +10,13 @@ itself run something the student chose, outside the sandbox, as the grader's use
   that resolves, in the grader, to ``os.system``, with a shell command as ``names``;
 - ``lib_pause`` binds the exercise to ``matplotlib.pyplot.pause`` with an hour as its
   argument: in the grader it would hold the worker far past the cell's time limit;
-- ``helper_reader`` keeps what a hidden test handed its function (objects of a class the
-  test defines) and prints their class's docstrings and code in a later cell.
+- ``helper_reader`` keeps what a hidden test lent its function (distributions of classes the
+  test defines, sent to the kernel with ``checks.in_kernel``) and, in a later cell, prints
+  their classes' docstrings and code and calls them.
 
 None of them may write its marker file, the course folder must hash the same before and
-after but for what grading writes, the hidden test's helper code must not reach the
-autograded notebook, and every submission keeps the score its honest answers earn.
+after but for what grading writes, what a hidden test lent must be dead and blank once its
+cell has ended, and every submission keeps the score its honest answers earn.
 """
 
 from __future__ import annotations
@@ -91,7 +92,16 @@ def total_probability(dist):
 
 READER = """
 for _d in _kept:
-    for _klass in type(_d).__mro__:
+    _klasses = type(_d).__mro__
+    try:  # a frozen scipy distribution holds the test's own one as .dist
+        _klasses = (*type(_d).__mro__, *type(_d.dist).__mro__)
+        _called = _d.pdf(0.5) if hasattr(_d.dist, "_pdf") else _d.pmf(1)
+    except Exception as _e:
+        _called = type(_e).__name__
+    print("CALL", _called)
+    for _klass in _klasses:
+        if _klass.__module__.startswith(("scipy.", "builtins")):
+            continue
         print("KEPT", _klass.__name__, _klass.__doc__)
         for _f in vars(_klass).values():
             _code = getattr(_f, "__code__", None)
@@ -139,10 +149,11 @@ def test_each_submission_keeps_what_its_honest_answers_earn(graded, student):
     assert "internal grading error" not in row["detail"], row
 
 
-def test_a_hidden_tests_helpers_never_reach_the_kernel(graded):
+def test_what_a_hidden_test_lent_is_dead_and_blank_after_its_cell(graded):
     path = graded["course"] / "autograded" / "helper_reader" / A / "probability.ipynb"
     nb = nbformat.read(str(path), as_version=4)
     printed = "\n".join(str(o.get("text", "")) + str(o.get("evalue", ""))
                         for c in nb.cells for o in c.get("outputs", []))
-    assert "KEPT" in printed  # the reader ran, and saw what it was given
-    assert HELPER_TEXT not in printed and "factor" not in printed, printed[-2000:]
+    assert "KEPT taken_back" in printed  # the reader ran, and found the test's own classes
+    assert printed.count("CALL LookupError") == 4, printed[-2000:]  # the four lent distributions
+    assert HELPER_TEXT not in printed and "_gen" not in printed, printed[-2000:]

@@ -197,8 +197,9 @@ def _gone(*_args, **_kwargs):
 def take_back() -> None:
     """What a test lent (checks.stand_in), and any reference code it sent, stops working here.
 
-    Taken back in place, so a copy the notebook kept is dead too; a class is also forgotten by
-    cloudpickle, so the next test that lends it gets a new one rather than this one revived.
+    Taken back in place, so a copy the notebook kept is dead too, and blank: no docstring or
+    name of the test's is left to print. A class is also forgotten by cloudpickle, so the next
+    test that lends it gets a new one rather than this one revived.
     """
     made, _made[:] = list(_made), []
     if not made:
@@ -218,6 +219,9 @@ def take_back() -> None:
         elif hasattr(obj, "__code__") and not obj.__code__.co_freevars:
             with contextlib.suppress(Exception):
                 obj.__code__ = _gone.__code__
+        for name, blank in (("__doc__", None), ("__name__", "taken_back"), ("__qualname__", "taken_back")):
+            with contextlib.suppress(Exception):
+                setattr(obj, name, blank)
 
 
 class _Unpickler(pickle.Unpickler):
