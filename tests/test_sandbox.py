@@ -728,3 +728,37 @@ def test_sealing_never_locks_the_kernel_out_of_its_connection_file(tmp_path, mon
     assert len(states) == 4 and all(states), states
     assert box.stat().st_uid == 0 and connection_file.stat().st_uid == 0  # sealed in the end
     assert stat.S_IMODE(box.stat().st_mode) == 0o711
+
+
+
+
+@needs_bwrap
+def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monkeypatch):
+    """``stop_strays`` between cells: a fork bomb's processes, each forking again whenever a slot
+    is free, must all be gone when it returns, even when the grader is slow (a busy machine; here
+    each kill waits 20 ms). Before, strays refilled the slots the killer freed, outlived the call
+    and took the CPU and the process limit from the next test cell, whose kernel could not answer."""
+    from .sandboxed import FORK_BOMB
+
+    kill = psutil.Process.kill
+
+    def slow_kill(self):
+        time.sleep(0.02)
+        return kill(self)
+
+    monkeypatch.setattr(psutil.Process, "kill", slow_kill)
+    client, created = client_for(notebook(FORK_BOMB, "print('ALIVE')"), course["cwd"], timeout=30, max_processes=48)
+    with client.setup_kernel():
+        client.execute_cell(client.nb.cells[0], 0)
+        assert "FORK STOPPED" in text(client.nb.cells[0])
+        box = created[0].provisioner
+        assert box.stop_strays() > 0
+        (init,) = psutil.Process(box.process.pid).children()
+        left = [p for p in init.children(recursive=True) if p.pid != box._kernel_pid]
+        deadline = time.monotonic() + 5  # the killed may still be on their way out
+        while (alive := [p for p in left if sandbox.provisioner._running(p)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive == [], f"{len(alive)} strays left running"
+        client.execute_cell(client.nb.cells[1], 1)
+        assert "ALIVE" in text(client.nb.cells[1])
+    assert leftovers(box) == []
