@@ -533,15 +533,25 @@ class SandboxProvisioner(LocalProvisioner):
         return len(strays)
 
     def _signal_all(self, sig: int) -> None:
-        """Send ``sig`` to every process of the sandbox's user (its uid is this kernel's alone)."""
+        """Send ``sig`` to every process of the sandbox's user (its uid is this kernel's alone).
+
+        From a forked child, since only a process of that user may; the child makes system
+        calls only (the grader has threads), and is not waited for past a few seconds."""
         child = os.fork()
-        if child == 0:  # only system calls here: the grader has threads
+        if child == 0:
             try:
                 os.setuid(self.sandbox_uid)
                 os.kill(-1, sig)  # every process this user may signal, but the caller
             finally:
                 os._exit(0)
-        os.waitpid(child, 0)
+        deadline = time.monotonic() + 10
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                self.log.warning("sandbox: the helper that signals the sandbox's processes hung; killed")
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                return
+            time.sleep(0.005)
 
     def _kernel_of(self, init) -> int | None:
         """The kernel's pid: the init's eldest child (orphans it adopts are younger), remembered."""
