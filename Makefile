@@ -53,7 +53,7 @@ conf="$$($(BIN)/python -m pip config list 2>/dev/null || true)"; \
 pipconf() { for scope in :env: install global; do for key in "$$@"; do \
 	v="$$(printf '%s\n' "$$conf" | sed -n "s/^$$scope\.$$key='\(.*\)'$$/\1/p" | tail -n 1)"; \
 	if [ -n "$$v" ]; then echo "$$v"; return; fi; done; done; }; \
-args=(--python "$(BIN)/python" --index-strategy unsafe-best-match --compile-bytecode --quiet); \
+args=(--python "$(BIN)/python" --index-strategy unsafe-best-match --compile-bytecode --quiet $(if $(REINSTALL),--reinstall)); \
 for v in $$(pipconf find-links); do args+=(--find-links "$$v"); done; \
 for v in $$(pipconf index-url); do args+=(--index-url "$$v"); done; \
 for v in $$(pipconf extra-index-url); do args+=(--extra-index-url "$$v"); done; \
@@ -81,12 +81,20 @@ $(VENV)/.pyproject.cksum: FORCE
 .PHONY: FORCE
 FORCE:
 
+# An install stopped midway (Ctrl-C during torch's download) can leave a package half unpacked
+# that the installers then take as installed; .installing, there until an install finishes,
+# makes the next one install every package again.
+REINSTALL := $(wildcard $(VENV)/.installing)
+
 $(VENV)/.installed: $(VENV)/.pyproject.cksum
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(if $(REINSTALL),echo "The last install into $(VENV)/ did not finish: every package is installed again.")
+	@touch $(VENV)/.installing
 	@$(if $(NO_UV),false,( $(UV_INSTALL) )) || { \
 		echo "Installing $(TORCH), then the course's packages, with pip..."; \
-		$(BIN)/python -m pip install --quiet "$(TORCH)" && \
-		$(BIN)/python -m pip install --quiet -e ".$(EXTRAS)"; }
+		$(BIN)/python -m pip install --quiet $(if $(REINSTALL),--force-reinstall) "$(TORCH)" && \
+		$(BIN)/python -m pip install --quiet $(if $(REINSTALL),--force-reinstall) -e ".$(EXTRAS)"; }
+	@rm -f $(VENV)/.installing
 	@touch $@
 	@echo "Installed into $(VENV)/."
 

@@ -28,6 +28,7 @@ fi
 """
 FAKE_UV = """#!/bin/bash
 {{ echo "uv $*"; echo "SSL_CERT_FILE=$SSL_CERT_FILE UV_HTTP_TIMEOUT=$UV_HTTP_TIMEOUT"; }} >> "$CALLS"
+sleep ${{UV_SECONDS:-0}}
 exit ${{UV_EXIT:-0}}
 """
 
@@ -147,3 +148,32 @@ def test_a_venv_installed_before_the_stamp_is_kept(course):
     os.utime(folder / ".venv" / ".installed", (later, later))
     _, *calls = _install(folder, env)
     assert calls == [], calls
+
+
+def test_an_install_stopped_midway_is_done_again_in_full(course):
+    """Ctrl-C during the install (torch's download, say) can leave a package half unpacked that the
+    installer would take as there: the next install installs every package again, once."""
+    import signal
+    import time
+
+    folder, uv, env = course
+    shutil.copy(uv, folder / ".venv" / "bin" / "uv")
+    make = subprocess.Popen(["make", "install"], cwd=folder, env={**env, "UV_SECONDS": "60"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    calls = Path(env["CALLS"])
+    deadline = time.monotonic() + 60
+    while not (calls.exists() and "uv pip install" in calls.read_text()):
+        assert time.monotonic() < deadline and make.poll() is None, "the install did not start"
+        time.sleep(0.1)
+    os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    assert make.wait(timeout=30) != 0
+    calls.write_text("")
+    out, *again = _install(folder, env)
+    (uv_call,) = [c for c in again if c.startswith("uv ")]
+    assert "--reinstall" in uv_call and "did not finish" in out, (out, uv_call)
+    calls.write_text("")
+    with (folder / "pyproject.toml").open("a") as project:
+        project.write("\n# a new dependency\n")
+    _, *then = _install(folder, env)
+    (uv_call,) = [c for c in then if c.startswith("uv ")]
+    assert "--reinstall" not in uv_call, uv_call
