@@ -464,7 +464,8 @@ class TrackedExecute(CourseExecute):
                 cell.metadata.pop(JUDGED, None)
                 cell, resources = super().preprocess_cell(cell, resources, index)
             box = sandbox_of(self.km)
-            stopped = box.stop_strays() if box else 0
+            # Only code runs: a markdown cell leaves nothing behind, and has no outputs to say so in.
+            stopped = box.stop_strays() if box and cell.cell_type == "code" else 0
             if stopped:
                 cell.outputs.append(nbformat.v4.new_output(
                     "stream", name="stdout",

@@ -74,17 +74,6 @@ def _running(process) -> bool:
         return False
 
 
-def _strays(init, kernel: int) -> list:
-    """The processes under the sandbox's init, but the kernel and the dead (zombies wait for their
-    parent, the kernel, to read their status)."""
-    import psutil
-
-    try:
-        return [p for p in init.children(recursive=True) if p.pid != kernel and _running(p)]
-    except psutil.Error:
-        return []  # the init is gone, and everything under it
-
-
 WATCH_SECONDS = 0.5
 """How often the per-notebook limits are checked."""
 
@@ -197,7 +186,6 @@ class SandboxProvisioner(LocalProvisioner):
         super().__init__(**kwargs)
         self._watch_stop: threading.Event | None = None
         self._why: str | None = None
-        self._kernel_pid: int | None = None
         self.sandboxed = False
         self.sandbox_uid: int | None = None
         """The user id the kernel runs as (unique to this kernel); None before start or unsandboxed."""
@@ -209,7 +197,7 @@ class SandboxProvisioner(LocalProvisioner):
     # ------------------------------------------------------------------ launch
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
-        self._why = self.returncode = self.sandbox_uid = self._kernel_pid = None
+        self._why = self.returncode = self.sandbox_uid = None
         self.sandboxed = False
         if self.sandbox_path:  # a restart: the previous kernel is gone
             shutil.rmtree(self.sandbox_path, ignore_errors=True)
@@ -503,67 +491,33 @@ class SandboxProvisioner(LocalProvisioner):
         limit (and the CPU) until the notebook ends. bwrap runs an init process in the
         sandbox's pid namespace, whose first child is the kernel; anything else under it
         is a stray. Returns how many were killed.
-
-        Every process of the sandbox's user is stopped at once first (``kill(-1)`` as that
-        user, which no fork can outrun), the strays are killed, and the kernel goes on. Killed
-        as they were read, strays that fork and exit had moved on to new pids, and a busy
-        machine let some outlive the call.
         """
         import psutil
 
         process = self.process
         if not self.sandboxed or process is None or process.poll() is not None:
             return 0
-        try:
-            (init,) = psutil.Process(process.pid).children()
-        except (psutil.Error, ValueError):
-            return 0
-        kernel = self._kernel_of(init)
-        if kernel is None or not _strays(init, kernel):
-            return 0
-        self._signal_all(signal.SIGSTOP)
-        try:
-            strays = _strays(init, kernel)
+        stopped = 0
+        for _round in range(10):  # a fork bomb's children may fork while they are being killed
+            try:
+                inits = psutil.Process(process.pid).children()
+                below = inits[0].children() if len(inits) == 1 else []
+                if not below:
+                    return stopped
+                kernel = min(below, key=lambda p: (p.create_time(), p.pid))
+                # Zombies are dead already (only their parent, the kernel, could reap them).
+                strays = [p for p in inits[0].children(recursive=True)
+                          if p.pid != kernel.pid and _running(p)]
+            except psutil.Error:
+                return stopped
+            if not strays:
+                return stopped
             for stray in strays:
                 with contextlib.suppress(psutil.Error):
                     stray.kill()
-        finally:
-            self._signal_all(signal.SIGCONT)
-        psutil.wait_procs(strays, timeout=2)
-        return len(strays)
-
-    def _signal_all(self, sig: int) -> None:
-        """Send ``sig`` to every process of the sandbox's user (its uid is this kernel's alone).
-
-        From a forked child, since only a process of that user may; the child makes system
-        calls only (the grader has threads), and is not waited for past a few seconds."""
-        child = os.fork()
-        if child == 0:
-            try:
-                os.setuid(self.sandbox_uid)
-                os.kill(-1, sig)  # every process this user may signal, but the caller
-            finally:
-                os._exit(0)
-        deadline = time.monotonic() + 10
-        while os.waitpid(child, os.WNOHANG) == (0, 0):
-            if time.monotonic() > deadline:
-                self.log.warning("sandbox: the helper that signals the sandbox's processes hung; killed")
-                os.kill(child, signal.SIGKILL)
-                os.waitpid(child, 0)
-                return
-            time.sleep(0.005)
-
-    def _kernel_of(self, init) -> int | None:
-        """The kernel's pid: the init's eldest child (orphans it adopts are younger), remembered."""
-        import psutil
-
-        if self._kernel_pid is None:
-            ages = []
-            for child in init.children():
-                with contextlib.suppress(psutil.Error):
-                    ages.append((child.create_time(), child.pid))
-            self._kernel_pid = min(ages)[1] if ages else None
-        return self._kernel_pid
+            psutil.wait_procs(strays, timeout=2)
+            stopped += len(strays)
+        return stopped
 
     def exit_reason(self) -> str | None:
         """Why the sandboxed kernel died, in words for an instructor; None when no limit explains it.
