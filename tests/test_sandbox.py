@@ -747,3 +747,36 @@ def test_leftover_processes_are_looked_for_after_code_cells_only(tmp_path, monke
     executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert "the grader stopped 2 processes" in text(nb.cells[2]), text(nb.cells[2])
     assert "outputs" not in nb.cells[1]
+
+
+@needs_bwrap
+def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monkeypatch):
+    """``stop_strays`` after a code cell: a fork bomb's processes, each forking again whenever a slot
+    is free, must all be gone when it returns, even when the grader is slow (a busy machine; here
+    each kill waits 20 ms). Before, strays refilled the slots the killer freed, outlived the call
+    and took the CPU and the process limit from the next test cell, whose kernel could not answer."""
+    from .sandboxed import FORK_BOMB
+
+    kill = psutil.Process.kill
+
+    def slow_kill(self):
+        time.sleep(0.02)
+        return kill(self)
+
+    monkeypatch.setattr(psutil.Process, "kill", slow_kill)
+    client, created = client_for(notebook(FORK_BOMB, "print('ALIVE')"), course["cwd"], timeout=30, max_processes=48)
+    with client.setup_kernel():
+        box = created[0].provisioner
+        (kernel,) = psutil.Process(box.process.pid).children()[0].children()  # before any stray
+        client.execute_cell(client.nb.cells[0], 0)
+        assert "FORK STOPPED" in text(client.nb.cells[0])
+        assert box.stop_strays() > 0
+        (init,) = psutil.Process(box.process.pid).children()
+        left = [p for p in init.children(recursive=True) if p.pid != kernel.pid]
+        deadline = time.monotonic() + 5  # the killed may still be on their way out
+        while (alive := [p for p in left if sandbox.provisioner._running(p)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive == [], f"{len(alive)} strays left running"
+        client.execute_cell(client.nb.cells[1], 1)
+        assert "ALIVE" in text(client.nb.cells[1])
+    assert leftovers(box) == []

@@ -74,6 +74,25 @@ def _running(process) -> bool:
         return False
 
 
+def _strays(init, kernel) -> list:
+    """The processes under the sandbox's init that still run, but the kernel (zombies are dead
+    already: only their parent could reap them)."""
+    import psutil
+
+    try:
+        return [p for p in init.children(recursive=True) if p.pid != kernel.pid and _running(p)]
+    except psutil.Error:
+        return []
+
+
+def _wait_ended(processes: list, seconds: float) -> None:
+    """Wait, ``seconds`` at most, until every one of ``processes`` has ended (a zombie counts as
+    ended: psutil.wait_procs would wait for the reaping, which only their parent can do)."""
+    deadline = time.monotonic() + seconds
+    while any(_running(p) for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 WATCH_SECONDS = 0.5
 """How often the per-notebook limits are checked."""
 
@@ -189,6 +208,8 @@ class SandboxProvisioner(LocalProvisioner):
         self.sandboxed = False
         self.sandbox_uid: int | None = None
         """The user id the kernel runs as (unique to this kernel); None before start or unsandboxed."""
+        self._kernel = None
+        """The kernel's psutil.Process, once stop_strays has looked for it."""
         self.sandbox_path: str | None = None
         """The host folder of the kernel's connection file and sockets (removed at clean-up)."""
         self.returncode: int | None = None
@@ -197,7 +218,7 @@ class SandboxProvisioner(LocalProvisioner):
     # ------------------------------------------------------------------ launch
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
-        self._why = self.returncode = self.sandbox_uid = None
+        self._why = self.returncode = self.sandbox_uid = self._kernel = None
         self.sandboxed = False
         if self.sandbox_path:  # a restart: the previous kernel is gone
             shutil.rmtree(self.sandbox_path, ignore_errors=True)
@@ -486,38 +507,86 @@ class SandboxProvisioner(LocalProvisioner):
     def stop_strays(self) -> int:
         """Kill every process the notebook left running in the sandbox, but the kernel.
 
-        Called between cells: a notebook of this course never needs a process to outlive
-        its cell, and a fork bomb's children would otherwise hold the sandbox's process
-        limit (and the CPU) until the notebook ends. bwrap runs an init process in the
-        sandbox's pid namespace, whose first child is the kernel; anything else under it
-        is a stray. Returns how many were killed.
+        Called after each code cell: a notebook of this course never needs a process to
+        outlive its cell, and a fork bomb's children would otherwise hold the sandbox's
+        process limit (and the CPU) until the notebook ends. bwrap runs an init process in
+        the sandbox's pid namespace, whose eldest child is the kernel; anything else under
+        it is a stray. Returns how many were killed.
+
+        Every process of the sandbox's user is stopped at once first (``kill -STOP -1`` as
+        that user, which no fork outruns), the strays are killed, and the kernel and the
+        init are let go on by the grader itself. Killed as they were read, strays that fork
+        and exit had moved on to new pids, and a busy machine let some outlive the call.
         """
         import psutil
 
         process = self.process
         if not self.sandboxed or process is None or process.poll() is not None:
             return 0
-        stopped = 0
-        for _round in range(10):  # a fork bomb's children may fork while they are being killed
-            try:
-                inits = psutil.Process(process.pid).children()
-                below = inits[0].children() if len(inits) == 1 else []
-                if not below:
-                    return stopped
-                kernel = min(below, key=lambda p: (p.create_time(), p.pid))
-                # Zombies are dead already (only their parent, the kernel, could reap them).
-                strays = [p for p in inits[0].children(recursive=True)
-                          if p.pid != kernel.pid and _running(p)]
-            except psutil.Error:
-                return stopped
-            if not strays:
-                return stopped
-            for stray in strays:
+        try:
+            (init,) = psutil.Process(process.pid).children()
+        except (psutil.Error, ValueError):
+            return 0
+        kernel = self._kernel_of(init)
+        if kernel is None or not _strays(init, kernel):
+            return 0
+        self._stop_sandbox_user()
+        killed: set[int] = set()
+        try:
+            # More than one round: a fork under way when the stop came ends with a child, stopped
+            # too, that the first reading missed (and strays fork on if the stop could not be sent).
+            for _round in range(10):
+                strays = _strays(init, kernel)
+                if not strays:
+                    break
+                for stray in strays:
+                    with contextlib.suppress(psutil.Error):
+                        stray.kill()
+                killed.update(stray.pid for stray in strays)
+                _wait_ended(strays, seconds=2)
+        finally:
+            self._resume(init, kernel)
+        return len(killed)
+
+    def _stop_sandbox_user(self) -> None:
+        """SIGSTOP every process of the sandbox's user (its uid is this kernel's alone).
+
+        Only a process of that user may signal them all in one system call; the grader has
+        threads, so that process is a fresh program (subprocess forks and drops to the user
+        in C) rather than a fork of the grader."""
+        import subprocess
+
+        try:
+            done = subprocess.run(["/bin/sh", "-c", "kill -s STOP -- -1"], user=self.sandbox_uid,
+                                  group=self.sandbox_uid, extra_groups=[], env={}, cwd="/",
+                                  capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as e:
+            done = e
+        if not isinstance(done, subprocess.CompletedProcess) or done.returncode:
+            self.log.warning("sandbox: could not stop the sandbox's processes at once (%s); "
+                             "killing its strays as they are found", getattr(done, "stderr", done))
+
+    @staticmethod
+    def _resume(init, kernel) -> None:
+        """SIGCONT the sandbox's init and kernel, from the grader, which may signal any process: a
+        kernel left stopped could never answer. Nothing else: a stray not killed stays stopped."""
+        import psutil
+
+        for process in (init, kernel):
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(signal.SIGCONT)  # psutil refuses a pid reused by another process
+
+    def _kernel_of(self, init):
+        """The kernel's process: the init's eldest child (orphans it adopts are younger), remembered."""
+        import psutil
+
+        if self._kernel is None:
+            ages = []
+            for child in init.children():
                 with contextlib.suppress(psutil.Error):
-                    stray.kill()
-            psutil.wait_procs(strays, timeout=2)
-            stopped += len(strays)
-        return stopped
+                    ages.append((child.create_time(), child.pid, child))
+            self._kernel = min(ages)[2] if ages else None
+        return self._kernel
 
     def exit_reason(self) -> str | None:
         """Why the sandboxed kernel died, in words for an instructor; None when no limit explains it.
