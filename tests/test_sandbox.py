@@ -749,14 +749,38 @@ def test_leftover_processes_are_looked_for_after_code_cells_only(tmp_path, monke
     assert "outputs" not in nb.cells[1]
 
 
+OWN_GROUP_BOMB = """
+import os, signal, time
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+for _ in range(20):
+    try:
+        if os.fork() == 0:
+            os.setpgid(0, 0)
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    time.sleep(0.01)
+    except OSError:
+        break
+print("FORK STOPPED")
+"""
+"""A fork bomb whose children lead process groups of their own and ignore SIGHUP. Linux sends
+SIGHUP and SIGCONT to a group with stopped members that an exit orphans, which would wake the
+strays the grader stopped; here the sandbox's init adopts them (a parent in the same session),
+so no group is orphaned, and this bomb checks that it stays so."""
+
+
 @needs_bwrap
-def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monkeypatch):
+@pytest.mark.parametrize("bomb", ["FORK_BOMB", "OWN_GROUP_BOMB"])
+def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monkeypatch, bomb):
     """``stop_strays`` after a code cell: a fork bomb's processes, each forking again whenever a slot
     is free, must all be gone when it returns, even when the grader is slow (a busy machine; here
     each kill waits 20 ms). Before, strays refilled the slots the killer freed, outlived the call
     and took the CPU and the process limit from the next test cell, whose kernel could not answer."""
     from .sandboxed import FORK_BOMB
 
+    bomb = {"FORK_BOMB": FORK_BOMB, "OWN_GROUP_BOMB": OWN_GROUP_BOMB}[bomb]
     kill = psutil.Process.kill
 
     def slow_kill(self):
@@ -764,7 +788,7 @@ def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monk
         return kill(self)
 
     monkeypatch.setattr(psutil.Process, "kill", slow_kill)
-    client, created = client_for(notebook(FORK_BOMB, "print('ALIVE')"), course["cwd"], timeout=30, max_processes=48)
+    client, created = client_for(notebook(bomb, "print('ALIVE')"), course["cwd"], timeout=30, max_processes=48)
     with client.setup_kernel():
         box = created[0].provisioner
         (kernel,) = psutil.Process(box.process.pid).children()[0].children()  # before any stray
