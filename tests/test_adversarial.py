@@ -60,6 +60,7 @@ EXPECTED = {
     "solutions": ("graded", AUTO, ""),
     "memory_bomb": ("graded", AUTO, ""),
     "fork_bomb": ("graded", AUTO, ""),
+    "own_group_bomb": ("graded", AUTO, ""),
     "endless_loop": ("graded", AUTO, ""),
     "print_100mb": ("graded", AUTO, ""),
     "sys_exit": ("graded", AUTO, ""),
@@ -143,6 +144,25 @@ try:
         children += 1
 except OSError:
     print("FORK BOMB STOPPED after", children)
+""",
+        # Children in process groups of their own, deaf to SIGHUP: were killing one of them to orphan
+        # a group the grader has stopped, Linux would wake the group (SIGCONT) before its turn.
+        "own_group_bomb": """
+import os, signal, time
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+children = 0
+try:
+    while True:
+        if os.fork() == 0:
+            os.setpgid(0, 0)
+            while True:
+                try:
+                    os.fork()
+                except OSError:
+                    time.sleep(0.01)
+        children += 1
+except OSError:
+    print("OWN GROUP BOMB STOPPED after", children)
 """,
         "endless_loop": "while True:\n    pass\n",
         "print_100mb": "for _ in range(100):\n    print('x' * 2**20)\n",
@@ -369,6 +389,7 @@ def test_every_attempt_to_reach_out_was_blocked(graded, student):
 def test_bombs_were_stopped_inside_the_sandbox(graded):
     assert "MEMORY BOMB STOPPED" in _outputs(graded["course"], "memory_bomb")
     assert "FORK BOMB STOPPED" in _outputs(graded["course"], "fork_bomb")
+    assert "OWN GROUP BOMB STOPPED" in _outputs(graded["course"], "own_group_bomb")
     printed = graded["course"] / "autograded" / "print_100mb" / A / "probability.ipynb"
     assert printed.stat().st_size < 5 * 2**20, "the 100 MB print reached the autograded notebook"
 
