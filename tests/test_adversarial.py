@@ -28,7 +28,7 @@ from nbgrader import utils
 from course_utils import nbtools
 from course_utils.grading.authoring import synthetic as syn
 
-from .sandboxed import grade_class, sandboxed_class
+from .sandboxed import OWN_GROUP_BOMB, grade_class, sandboxed_class
 
 A = "01_probability"
 CELL_TIMEOUT = 15  # seconds per cell for this class only (the course uses 60; room for a loaded machine)
@@ -145,25 +145,7 @@ try:
 except OSError:
     print("FORK BOMB STOPPED after", children)
 """,
-        # Children in process groups of their own, deaf to SIGHUP: were killing one of them to orphan
-        # a group the grader has stopped, Linux would wake the group (SIGCONT) before its turn.
-        "own_group_bomb": """
-import os, signal, time
-signal.signal(signal.SIGHUP, signal.SIG_IGN)
-children = 0
-try:
-    while True:
-        if os.fork() == 0:
-            os.setpgid(0, 0)
-            while True:
-                try:
-                    os.fork()
-                except OSError:
-                    time.sleep(0.01)
-        children += 1
-except OSError:
-    print("OWN GROUP BOMB STOPPED after", children)
-""",
+        "own_group_bomb": OWN_GROUP_BOMB,  # strays the grader stops must not wake before their turn
         "endless_loop": "while True:\n    pass\n",
         "print_100mb": "for _ in range(100):\n    print('x' * 2**20)\n",
         "sys_exit": "import sys\nsys.exit()\n",
@@ -389,7 +371,7 @@ def test_every_attempt_to_reach_out_was_blocked(graded, student):
 def test_bombs_were_stopped_inside_the_sandbox(graded):
     assert "MEMORY BOMB STOPPED" in _outputs(graded["course"], "memory_bomb")
     assert "FORK BOMB STOPPED" in _outputs(graded["course"], "fork_bomb")
-    assert "OWN GROUP BOMB STOPPED" in _outputs(graded["course"], "own_group_bomb")
+    assert "OWN GROUP FORK STOPPED" in _outputs(graded["course"], "own_group_bomb")
     printed = graded["course"] / "autograded" / "print_100mb" / A / "probability.ipynb"
     assert printed.stat().st_size < 5 * 2**20, "the 100 MB print reached the autograded notebook"
 

@@ -749,28 +749,6 @@ def test_leftover_processes_are_looked_for_after_code_cells_only(tmp_path, monke
     assert "outputs" not in nb.cells[1]
 
 
-OWN_GROUP_BOMB = """
-import os, signal, time
-signal.signal(signal.SIGHUP, signal.SIG_IGN)
-for _ in range(20):
-    try:
-        if os.fork() == 0:
-            os.setpgid(0, 0)
-            while True:
-                try:
-                    os.fork()
-                except OSError:
-                    time.sleep(0.01)
-    except OSError:
-        break
-print("FORK STOPPED")
-"""
-"""A fork bomb whose children lead process groups of their own and ignore SIGHUP. Linux sends
-SIGHUP and SIGCONT to a group with stopped members that an exit orphans, which would wake the
-strays the grader stopped; here the sandbox's init adopts them (a parent in the same session),
-so no group is orphaned, and this bomb checks that it stays so."""
-
-
 @needs_bwrap
 @pytest.mark.parametrize("bomb", ["FORK_BOMB", "OWN_GROUP_BOMB"])
 def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monkeypatch, bomb):
@@ -778,9 +756,9 @@ def test_the_strays_of_a_cell_are_all_stopped_even_by_a_slow_grader(course, monk
     is free, must all be gone when it returns, even when the grader is slow (a busy machine; here
     each kill waits 20 ms). Before, strays refilled the slots the killer freed, outlived the call
     and took the CPU and the process limit from the next test cell, whose kernel could not answer."""
-    from .sandboxed import FORK_BOMB
+    from . import sandboxed
 
-    bomb = {"FORK_BOMB": FORK_BOMB, "OWN_GROUP_BOMB": OWN_GROUP_BOMB}[bomb]
+    bomb = getattr(sandboxed, bomb)
     kill = psutil.Process.kill
 
     def slow_kill(self):
